@@ -1,0 +1,81 @@
+"""Length-bucketed batches of variable-length token sequences, reproducible per epoch.
+
+Reviews run from a few characters to several hundred; padding every batch to the longest text
+wastes most of an RNN's time. Batches here are built "sortish": shuffle, sort by length inside
+chunks of 50 batches, cut into batches, shuffle the batch order. Each epoch's order depends only
+on ``(seed, epoch)``, so a run resumed at epoch k sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+
+def pad(sequences: Sequence[np.ndarray], length: int | None = None) -> np.ndarray:
+    length = length or max(len(s) for s in sequences)
+    out = np.zeros((len(sequences), length), dtype=np.int32)
+    for row, seq in enumerate(sequences):
+        out[row, : len(seq)] = seq[:length]
+    return out
+
+
+class SequenceBatches(keras.utils.PyDataset):
+    """Batches of ``(padded ids, labels)``; ``shuffle=False`` keeps a fixed length-sorted order
+    (for prediction use :meth:`order` to map outputs back)."""
+
+    def __init__(self, sequences: Sequence[np.ndarray], labels: np.ndarray | None,
+                 batch_size: int, seed: int = 0, shuffle: bool = True, chunk_batches: int = 50):
+        super().__init__()
+        self.sequences = list(sequences)
+        self.labels = None if labels is None else np.asarray(labels)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.chunk = batch_size * chunk_batches
+        self.lengths = np.array([len(s) for s in self.sequences])
+        self.epoch = 0
+        self._batches = self._make_batches()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Jump to ``epoch`` (used when resuming)."""
+        self.epoch = epoch
+        self._batches = self._make_batches()
+
+    def _make_batches(self) -> list[np.ndarray]:
+        n = len(self.sequences)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(n)
+        batches = []
+        for start in range(0, n, self.chunk):
+            chunk = order[start : start + self.chunk]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.sequences)
+
+    def order(self) -> np.ndarray:
+        """Example indices in the order batches yield them."""
+        return np.concatenate(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __getitem__(self, index: int):
+        idx = self._batches[index]
+        x = pad([self.sequences[i] for i in idx])
+        if self.labels is None:
+            return (x,)
+        return x, self.labels[idx]
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.set_epoch(self.epoch + 1)

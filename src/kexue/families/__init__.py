@@ -1,0 +1,1 @@
+"""One module per model family; each exposes ``Config``, ``train``, ``evaluate`` and ``baselines``."""

@@ -1,0 +1,68 @@
+"""The README's results table, generated from ``metrics/*.json`` (never typed by hand)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kexue.io import atomic_write, read_json
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def results_table(metrics_dir: str | Path = "metrics") -> str:
+    """One row per (family, test metric): kexue's value, each peer's value, train seconds."""
+    lines = ["| family | test metric | kexue | peers | kexue train s |", "|---|---|---|---|---|"]
+    for path in sorted(Path(metrics_dir).glob("*.json")):
+        data = read_json(path)
+        if not isinstance(data, dict) or "test" not in data:
+            continue
+        family = path.stem
+        peers = data.get("peers", {})
+        seconds = data.get("cost", {}).get("train_seconds", "")
+        for metric, value in data["test"].items():
+            if not isinstance(value, int | float) or metric == "examples":
+                continue
+            peer_cells = ", ".join(
+                f"{name} {_fmt(result['test'][metric])}"
+                for name, result in peers.items()
+                if isinstance(result.get("test", {}).get(metric), int | float)
+            )
+            lines.append(f"| {family} | {metric} | {_fmt(value)} | {peer_cells or '—'} | {seconds} |")
+    return "\n".join(lines) + "\n"
+
+
+def data_table(metrics_dir: str | Path = "metrics") -> str:
+    """Split sizes of each prepared corpus (``metrics/*_data.json``)."""
+    lines = ["| corpus | split | total | neg | pos |", "|---|---|---|---|---|"]
+    for path in sorted(Path(metrics_dir).glob("*_data.json")):
+        for split, counts in read_json(path).get("splits", {}).items():
+            lines.append(f"| {path.stem.removesuffix('_data')} | {split} | {counts['total']} | "
+                         f"{counts.get('neg', '')} | {counts.get('pos', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def render(metrics_dir: str | Path = "metrics") -> str:
+    return (f"{results_table(metrics_dir)}\nData (after deduplication and conflict removal):\n\n"
+            f"{data_table(metrics_dir)}")
+
+
+def update_readme(readme: str | Path, body: str) -> bool:
+    """Replace the text between the results markers; returns True if the file changed."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{readme}: no '{START}' ... '{END}' block to fill")
+    new = pattern.sub(lambda _: f"{START}\n{body}{END}", text)
+    if new == text:
+        return False
+    with atomic_write(readme) as handle:
+        handle.write(new)
+    return True

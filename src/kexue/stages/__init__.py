@@ -1,0 +1,1 @@
+"""One small module per DVC stage: read params, call the library, write outputs."""

@@ -1,0 +1,31 @@
+"""Stage `baselines@<family>`: the peers a practitioner would use, on the same split."""
+
+import argparse
+import importlib
+import sys
+
+from kexue.config import ConfigError, load_section
+from kexue.io import write_json
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("family")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    family = importlib.import_module(f"kexue.families.{args.family}")
+    try:
+        cfg = load_section(f"baselines.{args.family}", family.BaselineConfig)
+    except ConfigError as err:
+        print(f"baselines@{args.family}: {err}", file=sys.stderr)
+        return 2
+    peers = family.baselines(cfg, args.data)
+    write_json(args.out, peers)
+    for name, result in peers.items():
+        print(f"baselines@{args.family}: {name} test {result['test']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Stage `prepare_reviews`: deduplicate the reviews, drop label conflicts, split."""
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kexue.config import ConfigError, load_section
+from kexue.corpora.reviews import prepare_reviews
+from kexue.io import atomic_dir, write_json, write_jsonl
+
+
+@dataclass(frozen=True)
+class Params:
+    test_fraction: float = field(metadata={"min": 0.01, "max": 0.9})
+    valid_fraction: float = field(metadata={"min": 0.01, "max": 0.9})
+    seed: int
+    limit_per_label: int = field(metadata={"min": 0})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--raw", default="data/raw/reviews")
+    parser.add_argument("--out", default="data/prepared/reviews")
+    parser.add_argument("--metrics", default="metrics/reviews_data.json")
+    args = parser.parse_args(argv)
+    try:
+        params = load_section("prepare_reviews", Params)
+    except ConfigError as err:
+        print(f"prepare_reviews: {err}", file=sys.stderr)
+        return 2
+    split = prepare_reviews(args.raw, params.test_fraction, params.valid_fraction, params.seed,
+                            params.limit_per_label)
+    with atomic_dir(args.out) as tmp:
+        for name in ("train", "valid", "test"):
+            write_jsonl(Path(tmp) / f"{name}.jsonl", getattr(split, name))
+    write_json(args.metrics, split.counts)
+    print(f"prepare_reviews: {split.counts['splits']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Stage `train@<family>`: train one family on its prepared data with its params section."""
+
+import argparse
+import importlib
+import sys
+
+from kexue.config import ConfigError, load_section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("family")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--live", required=True, help="DVCLive directory for training curves")
+    args = parser.parse_args(argv)
+    family = importlib.import_module(f"kexue.families.{args.family}")
+    try:
+        cfg = load_section(args.family, family.Config)
+    except ConfigError as err:
+        print(f"train@{args.family}: {err}", file=sys.stderr)
+        return 2
+    info = family.train(cfg, args.data, args.model, args.live)
+    print(f"train@{args.family}: best {info['monitor']}={info['best_value']:.4f} at epoch "
+          f"{info['best_epoch']}/{info['epochs_run']} in {info['train_seconds']:.0f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

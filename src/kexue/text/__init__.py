@@ -1,0 +1,1 @@
+"""Text utilities: vocabularies, word discovery, adversarial split, augmentation."""
