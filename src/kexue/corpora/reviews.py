@@ -105,5 +105,6 @@ def prepare_reviews(
                 "pos": sum(r["label"] == 1 for r in rows)}
         for split, rows in splits.items()
     }
-    counts["distinct_texts"] = sum(len(d) for d in distinct.values()) - len(conflicts)
+    counts["distinct_texts"] = len(set(distinct[0]) | set(distinct[1]))
+    counts["kept_texts"] = sum(counts["splits"][s]["total"] for s in splits)
     return ReviewSplit(counts=counts, **splits)

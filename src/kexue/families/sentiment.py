@@ -19,6 +19,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_
 
 from kexue.batches import SequenceBatches
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
+from kexue.layers import MaskedGlobalMaxPooling1D
 from kexue.text.vocab import Vocab
 from kexue.train import FitConfig, build_optimizer, fit, seed_everything
 
@@ -32,6 +33,7 @@ class Config:
     embedding_dim: int = field(metadata={"min": 1})
     encoder: Literal["lstm", "gru"]
     units: int = field(metadata={"min": 1})  # per direction
+    pooling: Literal["last", "max", "max_mean"]  # how the encoder's states become one vector
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})
     fit: FitConfig
 
@@ -51,7 +53,16 @@ def build_model(cfg: Config, vocab_size: int) -> keras.Model:
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True,
                                name="char_embedding")(ids)  # (batch, seq_len, dim)
     x = keras.layers.SpatialDropout1D(cfg.dropout)(x)
-    x = keras.layers.Bidirectional(rnn(cfg.units), name="encoder")(x)  # (batch, 2 * units)
+    if cfg.pooling == "last":
+        x = keras.layers.Bidirectional(rnn(cfg.units), name="encoder")(x)  # (batch, 2 * units)
+    else:
+        x = keras.layers.Bidirectional(rnn(cfg.units, return_sequences=True),
+                                       name="encoder")(x)  # (batch, seq_len, 2 * units)
+        pooled = MaskedGlobalMaxPooling1D(name="max_pool")(x)  # (batch, 2 * units)
+        if cfg.pooling == "max_mean":
+            mean = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)  # masked mean
+            pooled = keras.layers.Concatenate()([pooled, mean])  # (batch, 4 * units)
+        x = pooled
     x = keras.layers.Dropout(cfg.dropout)(x)
     prob = keras.layers.Dense(1, activation="sigmoid", name="prob_pos")(x)  # (batch, 1)
     return keras.Model(ids, prob, name="sentiment")

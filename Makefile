@@ -1,0 +1,63 @@
+# Two entry points (see README): `make run` and `make test`. Both set up a fresh Debian machine
+# (a .venv with the pinned packages, the Debian Fashion-MNIST package, a local DVC remote) and
+# are fast no-ops for the set-up part once it is done.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+STAMP  := $(VENV)/.installed
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+REMOTE ?= $(HOME)/.cache/kexue/dvc-remote
+
+# stage commands in dvc.yaml call `python`: make it the venv's
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: setup system-deps run test lint bench readme clean-venv
+
+setup: $(STAMP) system-deps .dvc/config.local
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: no python3.11 found; install it: apt-get install python3.11 python3.11-venv" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "make: $(PYTHON) is not Python 3.11; run 'make PYTHON=/path/to/python3.11 ...'" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Fashion-MNIST comes from Debian (dataset-fashion-mnist); install it when we may.
+system-deps:
+	@if [ -f $(FMNIST) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing Debian package dataset-fashion-mnist"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "make: installing Debian package dataset-fashion-mnist (sudo)"; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "make: Fashion-MNIST is missing ($(FMNIST)) and this user cannot install packages." >&2; \
+	  echo "      Ask an administrator to run: apt-get install dataset-fashion-mnist" >&2; exit 1; \
+	fi
+
+# a local DVC remote for `dvc push` / `dvc pull` (config.local is not committed)
+.dvc/config.local: | $(STAMP)
+	$(BIN)/dvc remote add --local --force --default local $(REMOTE)
+
+run: setup
+	$(BIN)/dvc repro
+	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+bench: setup
+	$(BIN)/python -m bench.sentiment_determinism
+
+readme: setup
+	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,121 @@
+"""End to end: the real dvc.yaml on a tiny profile in a temporary git repo."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def _env(repo: Path) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(repo / "src")  # the copy's code, not the installed checkout's
+    env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", TF_CPP_MIN_LOG_LEVEL="3")
+    return env
+
+
+def _run(repo: Path, *cmd: str) -> str:
+    proc = subprocess.run(cmd, cwd=repo, env=_env(repo), capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout + proc.stderr
+
+
+def _tiny_params(repo: Path, **sentiment_overrides) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["prepare_reviews"]["limit_per_label"] = 150
+    params["sentiment"].update(embedding_dim=16, units=8, maxlen=64, **sentiment_overrides)
+    params["sentiment"]["fit"]["epochs"] = 1
+    params["baselines"]["sentiment"]["c_grid"] = [1.0]
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def _declared_outputs(repo: Path) -> list[Path]:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return [repo / out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
+
+
+def test_tiny_pipeline_end_to_end(repo_copy):
+    repo = repo_copy
+    _tiny_params(repo)
+    _run(repo, "git", "init", "-q", "-b", "main")
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-qm", "tiny profile")
+
+    first = _run(repo, "dvc", "repro")
+    assert _ran(first) == {"acquire", "prepare_reviews", "baselines@sentiment", "train@sentiment",
+                           "evaluate@sentiment", "report"}
+    outputs = _declared_outputs(repo)
+    assert len(outputs) >= 10
+    for path in outputs:
+        assert path.exists(), f"declared output {path} missing"
+        if path.suffix == ".json":
+            json.loads(path.read_text())  # well-formed
+    metrics = json.loads((repo / "metrics/sentiment.json").read_text())
+    assert set(metrics) >= {"test", "valid", "peers", "cost"}
+    for split in ("test", "valid"):
+        assert 0 <= metrics[split]["accuracy"] <= 1 and 0 <= metrics[split]["roc_auc"] <= 1
+    assert 0 <= metrics["peers"]["tfidf_char_lr"]["test"]["accuracy"] <= 1
+    assert metrics["cost"]["params"] > 0 and metrics["cost"]["train_seconds"] > 0
+    counts = json.loads((repo / "metrics/reviews_data.json").read_text())
+    assert counts["splits"]["test"]["total"] == 60  # 20% of 150 per label
+    assert (repo / "plots/sentiment/train/plots/metrics/eval/accuracy.tsv").is_file()
+    assert "| sentiment | accuracy |" in (repo / "reports/results.md").read_text()
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-qm", "tiny run")
+
+    # no-op: nothing runs, and `dvc metrics show` reads the committed metrics
+    start = time.perf_counter()
+    noop = _run(repo, "dvc", "repro")
+    noop_seconds = time.perf_counter() - start
+    assert _ran(noop) == set(), noop
+    print(f"no-op dvc repro: {noop_seconds:.2f}s")
+    assert json.loads(_run(repo, "dvc", "status", "--json").strip().splitlines()[-1]) == {}
+
+    # determinism: a forced retrain gives the same metrics (cost aside)
+    _run(repo, "dvc", "repro", "--force", "--single-item", "train@sentiment")
+    _run(repo, "dvc", "repro")
+    again = json.loads((repo / "metrics/sentiment.json").read_text())
+    assert again["test"] == metrics["test"] and again["valid"] == metrics["valid"]
+
+    # a sentiment param change touches only the sentiment stages and what follows them
+    _tiny_params(repo, dropout=0.1)
+    status = json.loads(_run(repo, "dvc", "status", "--json").strip().splitlines()[-1])
+    assert set(status) == {"train@sentiment"}, status
+    changed = _run(repo, "dvc", "repro")
+    assert _ran(changed) == {"train@sentiment", "evaluate@sentiment", "report"}
+    diff = json.loads(_run(repo, "dvc", "params", "diff", "--json").strip().splitlines()[-1])
+    assert diff["params.yaml"]["sentiment.dropout"] == {"old": 0.3, "new": 0.1}
+    _run(repo, "git", "checkout", "--", "params.yaml")
+    _run(repo, "dvc", "checkout", "-q")
+
+    # an experiment with -S: `dvc exp show --json` reports its metrics and the changed param
+    _run(repo, "dvc", "exp", "run", "-q", "-n", "tiny-gru", "-S", "sentiment.encoder=gru")
+    shown = json.loads(_exp_show(repo))
+    exps = [e for commit in shown for e in (commit.get("experiments") or [])]
+    runs = [r for e in exps for r in e.get("revs", []) if r.get("name") == "tiny-gru"]
+    assert runs, shown
+    data = runs[0]["data"]
+    assert data["params"]["params.yaml"]["data"]["sentiment"]["encoder"] == "gru"
+    exp_metrics = data["metrics"]["metrics/sentiment.json"]["data"]
+    assert 0 <= exp_metrics["test"]["accuracy"] <= 1
+
+
+def _exp_show(repo: Path) -> str:
+    proc = subprocess.run(["dvc", "exp", "show", "--json"], cwd=repo, env=_env(repo),
+                          capture_output=True, text=True, check=True)
+    return proc.stdout

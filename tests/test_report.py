@@ -1,0 +1,44 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from kexue.io import write_json
+from kexue.report import END, START, render, results_table, update_readme
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_table_rows_from_metrics(tmp_path):
+    write_json(tmp_path / "fam.json", {
+        "test": {"accuracy": 0.9, "examples": 10, "confusion": {"matrix": [[1]]}},
+        "valid": {"accuracy": 0.8},
+        "peers": {"peer_a": {"test": {"accuracy": 0.85}}},
+        "cost": {"train_seconds": 12.5},
+    })
+    write_json(tmp_path / "fam_data.json", {"splits": {"test": {"total": 10, "neg": 4, "pos": 6}}})
+    table = results_table(tmp_path)
+    assert "| fam | accuracy | 0.9000 | peer_a 0.8500 | 12.5 |" in table
+    assert "examples" not in table and "confusion" not in table
+    assert "| fam | test | 10 | 4 | 6 |" in render(tmp_path)
+
+
+def test_update_readme_replaces_only_the_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nold\n{END}\noutro\n")
+    assert update_readme(readme, "new\n")
+    assert readme.read_text() == f"intro\n{START}\nnew\n{END}\noutro\n"
+    assert not update_readme(readme, "new\n")
+    (tmp_path / "bad.md").write_text("no markers")
+    with pytest.raises(ValueError, match="results:start"):
+        update_readme(tmp_path / "bad.md", "x")
+
+
+def test_committed_readme_table_matches_committed_metrics():
+    """The README's results are generated from metrics/*.json, never typed by hand."""
+    if not list((ROOT / "metrics").glob("*.json")):
+        pytest.skip("no committed metrics yet")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(re.escape(START) + r"\n(.*?)" + re.escape(END), text, re.S)
+    assert block, "README has no results block"
+    assert block.group(1) == render(ROOT / "metrics"), "run `make readme` after `dvc repro`"

@@ -1,0 +1,130 @@
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from kexue import cli
+from kexue.families import sentiment
+from kexue.io import write_jsonl
+from kexue.train import FitConfig, OptimizerConfig
+
+CFG = sentiment.Config(
+    maxlen=32, min_count=1, embedding_dim=8, encoder="gru", units=8, pooling="max", dropout=0.0,
+    fit=FitConfig(epochs=4, batch_size=16, seed=3, deterministic=True,
+                  optimizer=OptimizerConfig(name="adam", learning_rate=0.02, global_clipnorm=5.0)),
+)
+
+
+def _synthetic(tmp_path, n=160, seed=0):
+    """Positive texts use 好/棒, negative ones 差/烂, padded with shared filler characters."""
+    rng = np.random.default_rng(seed)
+    filler = list("这本书的内容我们觉得")
+    rows = {}
+    for split, size in (("train", n), ("valid", n // 4), ("test", n // 4)):
+        out = []
+        for i in range(size):
+            label = i % 2
+            marks = list("好棒") if label else list("差烂")
+            chars = list(rng.choice(filler, size=rng.integers(3, 20))) + [marks[i % 2]]
+            rng.shuffle(chars)
+            out.append({"id": f"{split}-{i}", "text": "".join(chars), "label": label, "line": i})
+        rows[split] = out
+        write_jsonl(tmp_path / "data" / f"{split}.jsonl", out)
+    return tmp_path / "data"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sentiment")
+    data = _synthetic(tmp)
+    info = sentiment.train(CFG, data, tmp / "model", tmp / "live")
+    return tmp, data, info
+
+
+def test_padding_does_not_change_the_prediction():
+    model = sentiment.build_model(CFG, vocab_size=20)
+    ids = np.array([[5, 6, 7]], dtype=np.int32)
+    padded = np.array([[5, 6, 7, 0, 0, 0, 0]], dtype=np.int32)
+    np.testing.assert_allclose(model(ids).numpy(), model(padded).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_classification_metrics_by_hand():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.6, 0.4, 0.9])
+    m = sentiment.classification_metrics(y, p)
+    assert m["accuracy"] == 0.5 and m["macro_f1"] == 0.5 and m["roc_auc"] == 0.75 and m["examples"] == 4
+
+
+def test_train_writes_outputs_and_learns(trained):
+    tmp, data, info = trained
+    for name in ("model.keras", "vocab.json", "train_info.json"):
+        assert (tmp / "model" / name).is_file()
+    assert (tmp / "live" / "plots" / "metrics" / "eval" / "accuracy.tsv").is_file()
+    assert 1 <= info["best_epoch"] <= info["epochs_run"] == 4
+    assert info["best_value"] == max(info["history"]["val_accuracy"])
+    metrics, rows = sentiment.evaluate(tmp / "model", data)
+    assert metrics["test"]["accuracy"] >= 0.9
+    assert len(rows) == metrics["test"]["examples"] == 40
+    assert sum(map(sum, metrics["test"]["confusion"]["matrix"])) == 40
+    assert metrics["cost"]["params"] == info["params"] > 0
+
+
+def test_same_seed_same_weights(trained, tmp_path):
+    tmp, data, info = trained
+    again = sentiment.train(CFG, data, tmp_path / "model", None)
+    assert again["history"] == info["history"]
+    a = sentiment.SentimentClassifier(tmp / "model").predict_proba(["好书", "差书"])
+    b = sentiment.SentimentClassifier(tmp_path / "model").predict_proba(["好书", "差书"])
+    np.testing.assert_array_equal(a, b)
+
+
+def test_predict_keeps_input_order(trained):
+    tmp, _, _ = trained
+    clf = sentiment.SentimentClassifier(tmp / "model", batch_size=2)
+    texts = ["好", "差差差差差差差", "这本书好好", "差", "内容"]
+    probs = clf.predict_proba(texts)
+    singles = np.array([clf.predict_proba([t])[0] for t in texts])
+    np.testing.assert_allclose(probs, singles, atol=1e-5)
+
+
+def test_cli_json_lines_from_args_and_file(trained, tmp_path, capsys):
+    tmp, data, _ = trained
+    texts = [r["text"] for r in sentiment.read_jsonl(data / "test.jsonl")[:6]]
+    expected = sentiment.SentimentClassifier(tmp / "model").predict_proba(texts)
+    assert cli.main(["sentiment", "--model", str(tmp / "model"), *texts[:2]]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o["text"] for o in out] == texts[:2]
+    assert [o["prob_pos"] for o in out] == [round(float(p), 4) for p in expected[:2]]
+    lines = tmp_path / "in.txt"
+    lines.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    assert cli.main(["sentiment", "--model", str(tmp / "model"), "--file", str(lines)]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o["text"] for o in out] == texts
+    assert [o["label"] for o in out] == ["pos" if p >= 0.5 else "neg" for p in expected]
+
+
+def test_cli_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["sentiment", "--model", str(tmp_path / "nope"), "好"]) == 1
+    assert "train@sentiment" in capsys.readouterr().err
+
+
+def test_baseline_peer_runs(tmp_path):
+    data = _synthetic(tmp_path)
+    cfg = sentiment.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0, 4.0], seed=0)
+    peers = sentiment.baselines(cfg, data)
+    assert peers["tfidf_char_lr"]["test"]["accuracy"] >= 0.9
+    assert peers["tfidf_char_lr"]["chosen"]["C"] in (1.0, 4.0)
+    with pytest.raises(ValueError, match="ngram_min"):
+        sentiment.baselines(replace(cfg, ngram_min=3), data)
+
+
+def test_stage_rejects_bad_param(tmp_path, monkeypatch, capsys):
+    from kexue.stages import train as train_stage
+
+    (tmp_path / "params.yaml").write_text("sentiment:\n  maxlen: many\n")
+    monkeypatch.chdir(tmp_path)
+    code = train_stage.main(["sentiment", "--data", "d", "--model", "m", "--live", "l"])
+    assert code == 2
+    assert "sentiment.maxlen = 'many'" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
