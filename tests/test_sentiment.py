@@ -10,7 +10,7 @@ from kexue.io import write_jsonl
 from kexue.train import FitConfig, OptimizerConfig
 
 CFG = sentiment.Config(
-    maxlen=32, min_count=1, embedding_dim=8, encoder="gru", units=8, pooling="max", dropout=0.0,
+    maxlen=32, min_count=1, bigrams=True, bigram_min_count=1, embedding_dim=8, encoder="gru", units=8, pooling="max", dropout=0.0,
     fit=FitConfig(epochs=4, batch_size=16, seed=3, deterministic=True,
                   optimizer=OptimizerConfig(name="adam", learning_rate=0.02, global_clipnorm=5.0)),
 )
@@ -42,11 +42,24 @@ def trained(tmp_path_factory):
     return tmp, data, info
 
 
-def test_padding_does_not_change_the_prediction():
-    model = sentiment.build_model(CFG, vocab_size=20)
+@pytest.mark.parametrize("pooling", ["last", "max", "max_mean"])
+@pytest.mark.parametrize("use_bigrams", [False, True])
+def test_padding_does_not_change_the_prediction(pooling, use_bigrams):
+    cfg = replace(CFG, pooling=pooling, bigrams=use_bigrams)
+    model = sentiment.build_model(cfg, vocab_size=20, bigram_vocab_size=30)
     ids = np.array([[5, 6, 7]], dtype=np.int32)
     padded = np.array([[5, 6, 7, 0, 0, 0, 0]], dtype=np.int32)
-    np.testing.assert_allclose(model(ids).numpy(), model(padded).numpy(), rtol=1e-6, atol=1e-6)
+    inputs = (ids, ids + 10) if use_bigrams else ids
+    padded_inputs = (padded, np.where(padded > 0, padded + 10, 0)) if use_bigrams else padded
+    np.testing.assert_allclose(model(inputs).numpy(), model(padded_inputs).numpy(), atol=1e-6)
+
+
+def test_bigrams_align_with_characters():
+    assert sentiment.bigrams(list("好书啊")) == ["好书", "书啊", "啊</s>"]
+    vocab = sentiment.Vocab.build([list("好书")])
+    pair_vocab = sentiment.Vocab.build([sentiment.bigrams(list("好书"))])
+    chars, pairs = sentiment.encode(vocab, ["好书", ""], 8, pair_vocab)
+    assert [len(c) for c in chars] == [len(p) for p in pairs] == [2, 1]
 
 
 def test_classification_metrics_by_hand():

@@ -24,12 +24,21 @@ def pad(sequences: Sequence[np.ndarray], length: int | None = None) -> np.ndarra
 
 class SequenceBatches(keras.utils.PyDataset):
     """Batches of ``(padded ids, labels)``; ``shuffle=False`` keeps a fixed length-sorted order
-    (for prediction use :meth:`order` to map outputs back)."""
+    (for prediction use :meth:`order` to map outputs back).
 
-    def __init__(self, sequences: Sequence[np.ndarray], labels: np.ndarray | None,
-                 batch_size: int, seed: int = 0, shuffle: bool = True, chunk_batches: int = 50):
+    ``sequences`` is one list of id arrays, or a tuple of aligned lists (several inputs of the
+    same length per example, e.g. characters and character bigrams); a tuple yields tuples.
+    """
+
+    def __init__(self, sequences: Sequence[np.ndarray] | tuple[Sequence[np.ndarray], ...],
+                 labels: np.ndarray | None, batch_size: int, seed: int = 0, shuffle: bool = True,
+                 chunk_batches: int = 50):
         super().__init__()
-        self.sequences = list(sequences)
+        self.multi = isinstance(sequences, tuple)
+        self.inputs = [list(s) for s in sequences] if self.multi else [list(sequences)]
+        if len({len(s) for s in self.inputs}) != 1:
+            raise ValueError("SequenceBatches: the input lists differ in length")
+        self.sequences = self.inputs[0]
         self.labels = None if labels is None else np.asarray(labels)
         self.batch_size = batch_size
         self.seed = seed
@@ -71,7 +80,8 @@ class SequenceBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         idx = self._batches[index]
-        x = pad([self.sequences[i] for i in idx])
+        xs = tuple(pad([inp[i] for i in idx]) for inp in self.inputs)
+        x = xs if self.multi else xs[0]
         if self.labels is None:
             return (x,)
         return x, self.labels[idx]

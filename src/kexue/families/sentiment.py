@@ -30,6 +30,8 @@ LABELS = ["neg", "pos"]
 class Config:
     maxlen: int = field(metadata={"min": 1})  # characters kept per review (head)
     min_count: int = field(metadata={"min": 1})  # rarer characters map to <unk>
+    bigrams: bool  # add a character-bigram embedding to each position's character embedding
+    bigram_min_count: int = field(metadata={"min": 1})  # rarer bigrams map to <unk>
     embedding_dim: int = field(metadata={"min": 1})
     encoder: Literal["lstm", "gru"]
     units: int = field(metadata={"min": 1})  # per direction
@@ -43,15 +45,34 @@ def tokens(text: str) -> list[str]:
     return [ch for ch in text if not ch.isspace()]
 
 
-def encode(vocab: Vocab, texts: list[str], maxlen: int) -> list[np.ndarray]:
-    return [vocab.encode(tokens(t), maxlen) for t in texts]
+def bigrams(chars: list[str]) -> list[str]:
+    """The bigram starting at each character (the last one pairs with an end marker), so the
+    bigram sequence aligns with the character sequence."""
+    return [a + b for a, b in zip(chars, chars[1:] + ["</s>"], strict=True)]
 
 
-def build_model(cfg: Config, vocab_size: int) -> keras.Model:
+def encode(vocab: Vocab, texts: list[str], maxlen: int,
+           bigram_vocab: Vocab | None = None) -> list[np.ndarray] | tuple[list[np.ndarray], ...]:
+    chars = [tokens(t) for t in texts]
+    ids = [vocab.encode(c, maxlen) for c in chars]
+    if bigram_vocab is None:
+        return ids
+    pairs = [bigram_vocab.encode(bigrams(c), maxlen) if c else np.ones(1, np.int32) for c in chars]
+    return ids, pairs
+
+
+def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0) -> keras.Model:
     rnn = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cfg.encoder]
     ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, seq_len)
+    inputs = [ids]
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True,
                                name="char_embedding")(ids)  # (batch, seq_len, dim)
+    if cfg.bigrams:
+        pair_ids = keras.Input(shape=(None,), dtype="int32", name="bigram_ids")  # (batch, seq_len)
+        inputs.append(pair_ids)
+        pairs = keras.layers.Embedding(bigram_vocab_size, cfg.embedding_dim, mask_zero=True,
+                                       name="bigram_embedding")(pair_ids)  # (batch, seq_len, dim)
+        x = keras.layers.Add(name="char_plus_bigram")([x, pairs])
     x = keras.layers.SpatialDropout1D(cfg.dropout)(x)
     if cfg.pooling == "last":
         x = keras.layers.Bidirectional(rnn(cfg.units), name="encoder")(x)  # (batch, 2 * units)
@@ -65,7 +86,7 @@ def build_model(cfg: Config, vocab_size: int) -> keras.Model:
         x = pooled
     x = keras.layers.Dropout(cfg.dropout)(x)
     prob = keras.layers.Dense(1, activation="sigmoid", name="prob_pos")(x)  # (batch, 1)
-    return keras.Model(ids, prob, name="sentiment")
+    return keras.Model(inputs if cfg.bigrams else ids, prob, name="sentiment")
 
 
 def _load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
@@ -83,12 +104,14 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     train_texts, train_y = _load_split(data_dir, "train")
     valid_texts, valid_y = _load_split(data_dir, "valid")
     vocab = Vocab.build((tokens(t) for t in train_texts), min_count=cfg.min_count)
+    bigram_vocab = (Vocab.build((bigrams(tokens(t)) for t in train_texts),
+                                min_count=cfg.bigram_min_count) if cfg.bigrams else None)
 
-    train_batches = SequenceBatches(encode(vocab, train_texts, cfg.maxlen), train_y,
+    train_batches = SequenceBatches(encode(vocab, train_texts, cfg.maxlen, bigram_vocab), train_y,
                                     cfg.fit.batch_size, seed=cfg.fit.seed)
-    valid_batches = SequenceBatches(encode(vocab, valid_texts, cfg.maxlen), valid_y,
+    valid_batches = SequenceBatches(encode(vocab, valid_texts, cfg.maxlen, bigram_vocab), valid_y,
                                     cfg.fit.batch_size, shuffle=False)
-    model = build_model(cfg, len(vocab))
+    model = build_model(cfg, len(vocab), len(bigram_vocab) if bigram_vocab else 0)
     model.compile(optimizer=build_optimizer(cfg.fit.optimizer), loss="binary_crossentropy",
                   metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
     result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_accuracy", mode="max",
@@ -98,7 +121,10 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     with atomic_path(model_dir / "model.keras") as tmp:
         model.save(tmp)
     vocab.save(model_dir / "vocab.json")
+    if bigram_vocab is not None:
+        bigram_vocab.save(model_dir / "bigram_vocab.json")
     info = {"config": dataclasses.asdict(cfg), "vocab_size": len(vocab),
+            "bigram_vocab_size": len(bigram_vocab) if bigram_vocab else 0,
             "params": int(model.count_params()), "train_examples": len(train_texts),
             **result.to_dict()}
     write_json(model_dir / "train_info.json", info)
@@ -119,14 +145,16 @@ class SentimentClassifier:
         self.vocab = Vocab.load(model_dir / "vocab.json")
         self.info = read_json(model_dir / "train_info.json")
         self.maxlen = self.info["config"]["maxlen"]
+        self.bigram_vocab = (Vocab.load(model_dir / "bigram_vocab.json")
+                             if self.info["config"].get("bigrams") else None)
         self.batch_size = batch_size
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """P(positive) for each text, in input order."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        batches = SequenceBatches(encode(self.vocab, texts, self.maxlen), None, self.batch_size,
-                                  shuffle=False)
+        batches = SequenceBatches(encode(self.vocab, texts, self.maxlen, self.bigram_vocab), None,
+                                  self.batch_size, shuffle=False)
         out = np.concatenate([self.model(batches[i][0], training=False).numpy()[:, 0]
                               for i in range(len(batches))])
         probs = np.empty(len(texts), dtype=np.float32)
