@@ -12,7 +12,10 @@ from kexue.train import FitConfig, OptimizerConfig
 CFG = sentiment.Config(
     maxlen=32, min_count=1, bigrams=True, bigram_min_count=1, embedding_dim=8, encoder="gru", units=8, pooling="max", dropout=0.0,
     fit=FitConfig(epochs=4, batch_size=16, seed=3, deterministic=True,
-                  optimizer=OptimizerConfig(name="adam", learning_rate=0.02, global_clipnorm=5.0)),
+                  optimizer=OptimizerConfig(
+                      name="adam", learning_rate=0.02, schedule={}, weight_decay=0.0,
+                      global_clipnorm=5.0, gradient_accumulation_steps=1, use_ema=False,
+                      ema_momentum=0.99, lr_multipliers={}, lookahead_k=0, lookahead_alpha=0.5)),
 )
 
 
@@ -141,3 +144,33 @@ def test_stage_rejects_bad_param(tmp_path, monkeypatch, capsys):
     assert code == 2
     assert "sentiment.maxlen = 'many'" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_optimizer_options_reach_training(tmp_path):
+    """Params → build_optimizer: a 0 multiplier freezes the character embedding during a real
+    sentiment fit, while Lookahead, EMA, schedule and accumulation are all switched on."""
+    import keras
+
+    from kexue.optimizers import Lookahead
+    from kexue.train import build_optimizer
+
+    data = _synthetic(tmp_path, n=64)
+    opt_cfg = replace(CFG.fit.optimizer, schedule={2: 1.0, 10: 0.5}, use_ema=True,
+                      gradient_accumulation_steps=2, lr_multipliers={"char_embedding": 0.0},
+                      lookahead_k=2)
+    cfg = replace(CFG, fit=replace(CFG.fit, epochs=1, optimizer=opt_cfg))
+    keras.utils.set_random_seed(cfg.fit.seed)
+    model = sentiment.build_model(cfg, vocab_size=14, bigram_vocab_size=40)
+    assert isinstance(build_optimizer(opt_cfg, model), Lookahead)
+    with pytest.raises(ValueError, match="lr_multipliers need"):
+        build_optimizer(opt_cfg, None)
+    sentiment.train(cfg, data, tmp_path / "m", None)
+    keras.utils.set_random_seed(cfg.fit.seed)
+    fresh = sentiment.build_model(cfg, len(sentiment.Vocab.load(tmp_path / "m" / "vocab.json")),
+                                  len(sentiment.Vocab.load(tmp_path / "m" / "bigram_vocab.json")))
+    trained = sentiment.SentimentClassifier(tmp_path / "m").model
+    before = fresh.get_layer("char_embedding").get_weights()[0]
+    after = trained.get_layer("char_embedding").get_weights()[0]
+    np.testing.assert_array_equal(before, after)
+    assert not np.array_equal(fresh.get_layer("prob_pos").get_weights()[0],
+                              trained.get_layer("prob_pos").get_weights()[0])

@@ -34,7 +34,11 @@ updates the slow weights move a fraction α towards them and the fast weights re
 
 Known limitations: neither wrapper has been exercised under ``tf.distribute`` strategies
 (Lookahead's slow-weight sync assigns model variables in replica context, which
-``MirroredStrategy`` rejects); ``stateless_apply`` (JAX) is not supported by ``Lookahead``.
+``MirroredStrategy`` is likely to reject; the multiplier lookup uses Keras's own ``_var_key``, so
+it should hold there). Only the stateful ``apply`` path (TensorFlow/torch) is covered:
+``stateless_apply`` (JAX) skips the frozen-variable filtering and ``Lookahead`` refuses it.
+Multipliers are resolved against the model at wrap time, keyed by variable path; change
+``trainable`` flags before calling ``apply_lr_multipliers``, not after.
 """
 
 from __future__ import annotations

@@ -22,11 +22,21 @@ from kexue.callbacks import BestWeights, dvclive_callback
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """Which Keras optimizer and its base settings."""
+    """Which Keras optimizer and how it is wrapped. Keras's own features are used where they
+    exist (clipping, weight decay, EMA, gradient accumulation); kexue adds learning-rate
+    schedules, per-variable multipliers and Lookahead (:mod:`kexue.optimizers`)."""
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"]
     learning_rate: float = field(metadata={"min": 0.0})
+    schedule: dict[int, float]  # {step: factor} piecewise-linear LR; {} = constant
+    weight_decay: float = field(metadata={"min": 0.0})  # decoupled decay; 0 = off
     global_clipnorm: float = field(metadata={"min": 0.0})  # 0 = no clipping
+    gradient_accumulation_steps: int = field(metadata={"min": 1})  # 1 = off ("soft batch")
+    use_ema: bool  # keep an exponential moving average of the weights, used at the end
+    ema_momentum: float = field(metadata={"min": 0.0, "max": 1.0})
+    lr_multipliers: dict[str, float]  # {layer-name or variable-path pattern: multiplier}
+    lookahead_k: int = field(metadata={"min": 0})  # 0 = off; else sync slow weights every k
+    lookahead_alpha: float = field(metadata={"min": 0.0, "max": 1.0})
 
 
 @dataclass(frozen=True)
@@ -62,17 +72,34 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def build_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
-    kwargs = {"learning_rate": cfg.learning_rate}
+def build_optimizer(cfg: OptimizerConfig, model: keras.Model | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer ``cfg`` describes; ``model`` (built) is needed for ``lr_multipliers``."""
+    from kexue.optimizers import Lookahead, PiecewiseLinear, apply_lr_multipliers
+
+    lr = PiecewiseLinear(cfg.learning_rate, cfg.schedule) if cfg.schedule else cfg.learning_rate
+    kwargs: dict = {"learning_rate": lr}
+    if cfg.weight_decay > 0:
+        kwargs["weight_decay"] = cfg.weight_decay
     if cfg.global_clipnorm > 0:
         kwargs["global_clipnorm"] = cfg.global_clipnorm
+    if cfg.gradient_accumulation_steps > 1:
+        kwargs["gradient_accumulation_steps"] = cfg.gradient_accumulation_steps
+    if cfg.use_ema:
+        kwargs.update(use_ema=True, ema_momentum=cfg.ema_momentum)
     classes = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
     }
-    return classes[cfg.name](**kwargs)
+    optimizer = classes[cfg.name](**kwargs)
+    if cfg.lr_multipliers:
+        if model is None:
+            raise ValueError("build_optimizer: lr_multipliers need the (built) model")
+        optimizer = apply_lr_multipliers(optimizer, model, cfg.lr_multipliers)
+    if cfg.lookahead_k:
+        optimizer = Lookahead(optimizer, k=cfg.lookahead_k, alpha=cfg.lookahead_alpha)
+    return optimizer
 
 
 def fit(

@@ -112,7 +112,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     valid_batches = SequenceBatches(encode(vocab, valid_texts, cfg.maxlen, bigram_vocab), valid_y,
                                     cfg.fit.batch_size, shuffle=False)
     model = build_model(cfg, len(vocab), len(bigram_vocab) if bigram_vocab else 0)
-    model.compile(optimizer=build_optimizer(cfg.fit.optimizer), loss="binary_crossentropy",
+    model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss="binary_crossentropy",
                   metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
     result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_accuracy", mode="max",
                  live_dir=live_dir)
