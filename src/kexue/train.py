@@ -8,7 +8,10 @@ record of what happened (epochs, best epoch, seconds, throughput).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,7 +20,7 @@ from typing import Literal
 
 import keras
 
-from kexue.callbacks import BestWeights, dvclive_callback
+from kexue.callbacks import BestWeights, EpochSync, KillAfterEpoch, dvclive_callback
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,14 @@ class FitResult:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def run_key(config: dict, files: list[Path]) -> str:
+    """A short fingerprint of a training run: its params and the bytes of its data files."""
+    from kexue.io import sha256_file
+
+    payload = json.dumps(config, sort_keys=True) + "".join(sha256_file(f) for f in files)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -110,13 +121,31 @@ def fit(
     monitor: str,
     mode: Literal["min", "max"],
     live_dir: str | Path | None = None,
+    resume_dir: str | Path | None = None,
 ) -> FitResult:
-    """Train ``model`` (already compiled) and leave it holding the best-on-valid weights."""
-    best = BestWeights(monitor=monitor, mode=mode)
-    callbacks: list[keras.callbacks.Callback] = [best]
+    """Train ``model`` (already compiled) and leave it holding the best-on-valid weights.
+
+    With ``resume_dir`` every finished epoch is backed up there (Keras ``BackupAndRestore``:
+    weights, optimizer state, epoch; plus the best-so-far weights): a run killed mid-way
+    continues from its last finished epoch when called again and ends with the same weights as
+    an uninterrupted run. The folder is removed when training completes. Callers key it by
+    everything that defines the run (params, data), so a changed run never resumes a stale one.
+    """
+    resume_dir = Path(resume_dir) if resume_dir is not None else None
+    resuming = resume_dir is not None and (resume_dir / "backup" / "training_metadata.json").is_file()
+    best = BestWeights(monitor=monitor, mode=mode,
+                       state_dir=resume_dir / "best" if resume_dir is not None else None)
+    callbacks: list[keras.callbacks.Callback] = [EpochSync(train_data)]
+    if resume_dir is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(resume_dir / "backup"),
+                                                          save_freq="epoch",
+                                                          delete_checkpoint=True))
+    callbacks.append(best)
     if live_dir is not None:
-        _, live_cb = dvclive_callback(live_dir, params=dataclasses.asdict(cfg))
+        _, live_cb = dvclive_callback(live_dir, params=dataclasses.asdict(cfg), resume=resuming)
         callbacks.append(live_cb)
+    if os.environ.get("KEXUE_KILL_AFTER_EPOCH"):
+        callbacks.append(KillAfterEpoch(int(os.environ["KEXUE_KILL_AFTER_EPOCH"])))
     verbose = 1 if sys.stderr.isatty() else 2
     examples = train_data.num_examples
     start = time.perf_counter()
@@ -124,6 +153,8 @@ def fit(
                         callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     epochs_run = len(history.history.get("loss", []))
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
     return FitResult(
         epochs_run=epochs_run,
         best_epoch=best.best_epoch + 1,

@@ -21,7 +21,7 @@ from kexue.batches import SequenceBatches
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
 from kexue.layers import MaskedGlobalMaxPooling1D
 from kexue.text.vocab import Vocab
-from kexue.train import FitConfig, build_optimizer, fit, seed_everything
+from kexue.train import FitConfig, build_optimizer, fit, run_key, seed_everything
 
 LABELS = ["neg", "pos"]
 
@@ -96,10 +96,18 @@ def _load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
     return [r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=np.float32)
 
 
-def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None) -> dict:
+def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
+          resume_root: str | Path | None = None) -> dict:
     """Train on ``data_dir/train.jsonl`` with best-on-valid selection; write the model, its vocab
-    and ``train_info.json`` into ``model_dir`` (each file atomically)."""
+    and ``train_info.json`` into ``model_dir`` (each file atomically).
+
+    With ``resume_root`` an interrupted run resumes from its last finished epoch (the backup is
+    keyed by the params and the data, so any change starts afresh)."""
     data_dir, model_dir = Path(data_dir), Path(model_dir)
+    resume_dir = None
+    if resume_root is not None:
+        key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"])
+        resume_dir = Path(resume_root) / "sentiment" / key
     seed_everything(cfg.fit.seed, cfg.fit.deterministic)
     train_texts, train_y = _load_split(data_dir, "train")
     valid_texts, valid_y = _load_split(data_dir, "valid")
@@ -115,7 +123,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss="binary_crossentropy",
                   metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
     result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_accuracy", mode="max",
-                 live_dir=live_dir)
+                 live_dir=live_dir, resume_dir=resume_dir)
 
     model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / "model.keras") as tmp:

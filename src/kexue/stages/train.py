@@ -13,6 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--live", required=True, help="DVCLive directory for training curves")
+    parser.add_argument("--resume-root", default=".checkpoints",
+                        help="per-epoch backups of unfinished runs (not a DVC output); '' = off")
     args = parser.parse_args(argv)
     family = importlib.import_module(f"kexue.families.{args.family}")
     try:
@@ -20,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"train@{args.family}: {err}", file=sys.stderr)
         return 2
-    info = family.train(cfg, args.data, args.model, args.live)
+    info = family.train(cfg, args.data, args.model, args.live, args.resume_root or None)
     print(f"train@{args.family}: best {info['monitor']}={info['best_value']:.4f} at epoch "
           f"{info['best_epoch']}/{info['epochs_run']} in {info['train_seconds']:.0f}s", file=sys.stderr)
     return 0
