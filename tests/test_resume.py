@@ -11,6 +11,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from kexue.families import sentiment
 from kexue.io import write_jsonl
@@ -18,8 +19,8 @@ from kexue.train import FitConfig, OptimizerConfig
 
 CFG = sentiment.Config(
     maxlen=24, min_count=1, bigrams=True, bigram_min_count=1, embedding_dim=8, encoder="gru",
-    units=8, pooling="max", dropout=0.2,
-    fit=FitConfig(epochs=3, batch_size=16, seed=5, deterministic=True,
+    units=8, pooling="max", dropout=0.2, members=1,
+    fit=FitConfig(epochs=3, batch_size=16, seed=5, deterministic=True, distribute="none",
                   optimizer=OptimizerConfig(
                       name="adam", learning_rate=0.01, schedule={}, weight_decay=0.0,
                       global_clipnorm=5.0, gradient_accumulation_steps=1, use_ema=False,
@@ -48,13 +49,14 @@ def _data(root: Path) -> Path:
     return root / "data"
 
 
-def _train(data: Path, model_dir: Path, resume_root: Path | None, kill_after: int | None):
+def _train(data: Path, model_dir: Path, resume_root: Path | None, kill_after: int | None,
+           cfg: sentiment.Config = CFG):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("KEXUE_KILL_AFTER_EPOCH", None)
     if kill_after is not None:
         env["KEXUE_KILL_AFTER_EPOCH"] = str(kill_after)
     return subprocess.run(
-        [sys.executable, "-c", WORKER, json.dumps(dataclasses.asdict(CFG)), str(data),
+        [sys.executable, "-c", WORKER, json.dumps(dataclasses.asdict(cfg)), str(data),
          str(model_dir), str(resume_root or "")],
         env=env, capture_output=True, text=True,
     )
@@ -64,24 +66,29 @@ def _weights(model_dir: Path) -> list[np.ndarray]:
     return keras.saving.load_model(model_dir / "model.keras", safe_mode=True).get_weights()
 
 
-def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
+@pytest.mark.parametrize(("members", "kill_after", "done_epochs"), [(1, 2, 2), (2, 4, 1)],
+                         ids=["single-model", "ensemble-killed-in-member-1"])
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path, members, kill_after, done_epochs):
     data = _data(tmp_path)
     root = tmp_path / "checkpoints"
+    cfg = dataclasses.replace(CFG, members=members)
 
-    killed = _train(data, tmp_path / "resumed", root, kill_after=2)
+    killed = _train(data, tmp_path / "resumed", root, kill_after, cfg)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not (tmp_path / "resumed" / "model.keras").exists()  # nothing half-written
-    backups = list(root.glob("sentiment/*/backup/training_metadata.json"))
+    backups = list(root.glob("sentiment/*/member*/backup/training_metadata.json"))
     assert len(backups) == 1
-    assert json.loads(backups[0].read_text())["epoch"] == 2  # two epochs done
+    assert json.loads(backups[0].read_text())["epoch"] == done_epochs
+    assert len(list(root.glob("sentiment/*/member*.keras"))) == members - 1  # finished members
 
-    resumed = _train(data, tmp_path / "resumed", root, kill_after=None)
+    resumed = _train(data, tmp_path / "resumed", root, None, cfg)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "Epoch 3/3" in resumed.stdout + resumed.stderr
-    assert "Epoch 1/3" not in resumed.stdout + resumed.stderr  # it did not start over
+    log = resumed.stdout + resumed.stderr
+    assert log.count("Epoch 3/3") == 1  # only the interrupted member trains, to its end
+    assert f"Epoch {done_epochs}/3" not in log  # it did not start over
     assert not list(root.glob("sentiment/*"))  # the backup is removed once training completes
 
-    straight = _train(data, tmp_path / "straight", None, kill_after=None)
+    straight = _train(data, tmp_path / "straight", None, None, cfg)
     assert straight.returncode == 0, straight.stderr[-2000:]
     assert json.loads(resumed.stdout.strip().splitlines()[-1]) == json.loads(
         straight.stdout.strip().splitlines()[-1])

@@ -10,8 +10,8 @@ from kexue.io import write_jsonl
 from kexue.train import FitConfig, OptimizerConfig
 
 CFG = sentiment.Config(
-    maxlen=32, min_count=1, bigrams=True, bigram_min_count=1, embedding_dim=8, encoder="gru", units=8, pooling="max", dropout=0.0,
-    fit=FitConfig(epochs=4, batch_size=16, seed=3, deterministic=True,
+    maxlen=32, min_count=1, bigrams=True, bigram_min_count=1, embedding_dim=8, encoder="gru", units=8, pooling="max", dropout=0.0, members=1,
+    fit=FitConfig(epochs=4, batch_size=16, seed=3, deterministic=True, distribute="none",
                   optimizer=OptimizerConfig(
                       name="adam", learning_rate=0.02, schedule={}, weight_decay=0.0,
                       global_clipnorm=5.0, gradient_accumulation_steps=1, use_ema=False,
@@ -174,3 +174,28 @@ def test_optimizer_options_reach_training(tmp_path):
     np.testing.assert_array_equal(before, after)
     assert not np.array_equal(fresh.get_layer("prob_pos").get_weights()[0],
                               trained.get_layer("prob_pos").get_weights()[0])
+
+
+def test_seed_ensemble_averages_members(tmp_path):
+    data = _synthetic(tmp_path, n=64)
+    cfg = replace(CFG, members=2, fit=replace(CFG.fit, epochs=1))
+    info = sentiment.train(cfg, data, tmp_path / "m", tmp_path / "live")
+    assert len(info["members"]) == 2
+    assert info["train_seconds"] == pytest.approx(sum(m["train_seconds"] for m in info["members"]), abs=0.05)
+    for member in ("member0", "member1"):
+        assert (tmp_path / "live" / "plots" / "metrics" / member / "eval" / "accuracy.tsv").is_file()
+    clf = sentiment.SentimentClassifier(tmp_path / "m")
+    texts = ["这本书好", "内容差"]
+    ids = sentiment.SequenceBatches(sentiment.encode(clf.vocab, texts, cfg.maxlen, clf.bigram_vocab),
+                                    None, 8, shuffle=False)
+    x = ids[0][0]
+    parts = [clf.model.get_layer(f"member{i}")(x).numpy()[:, 0] for i in range(2)]
+    expected = np.empty(2, dtype=np.float32)
+    expected[ids.order()] = (parts[0] + parts[1]) / 2
+    np.testing.assert_allclose(clf.predict_proba(texts), expected, atol=1e-6)
+    assert not np.allclose(parts[0], parts[1])  # the members differ (different seeds)
+    np.testing.assert_allclose(clf.predict_proba(texts, member="member1")[ids.order()], parts[1],
+                               atol=1e-6)
+    metrics, _ = sentiment.evaluate(tmp_path / "m", data)
+    assert set(metrics["members"]) == {"member0", "member1"}
+    assert 0 <= metrics["members"]["member1"]["test"]["accuracy"] <= 1

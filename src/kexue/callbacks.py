@@ -11,7 +11,6 @@ from pathlib import Path
 import keras
 import numpy as np
 from dvclive import Live
-from dvclive.keras import DVCLiveCallback
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -72,20 +71,75 @@ class BestWeights(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def dvclive_callback(live_dir: str | Path, params: dict | None = None,
-                     resume: bool = False) -> tuple[Live, DVCLiveCallback]:
-    """A DVCLive logger writing TSV curves under ``live_dir``; ``dvc.yaml`` declares the plots
-    once at the top level, so DVCLive must not write a dvc.yaml of its own. ``resume`` appends
-    to the curves of an interrupted run instead of starting them anew."""
-    live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None, resume=resume)
-    if params:
-        live.log_params(params)
-    return live, DVCLiveCallback(live=live)
+class LiveCurves(keras.callbacks.Callback):
+    """Per-epoch metrics into a DVCLive ``Live`` (TSV under ``plots/metrics``), with the step set
+    to the epoch, so a resumed run or the members of an ensemble (``prefix="member1/"``) each
+    draw one curve over epochs. Metric names follow DVCLive's Keras callback (``val_loss`` →
+    ``eval/loss``)."""
+
+    def __init__(self, live: Live, prefix: str = ""):
+        super().__init__()
+        self.live, self.prefix = live, prefix
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.live.step = epoch
+        for name, value in (logs or {}).items():
+            if name.startswith("val_"):
+                name = f"eval/{name[4:]}"
+            elif "/" not in name:
+                name = f"train/{name}"
+            self.live.log_metric(self.prefix + name, float(value))
+        self.live.make_summary()
+
+    def on_train_end(self, logs=None):
+        self.live.end()
+
+
+def open_live(live_dir: str | Path, resume: bool = False) -> Live:
+    """A DVCLive logger for ``live_dir``; ``dvc.yaml`` declares the plots once at the top level,
+    so DVCLive must not write a dvc.yaml of its own. ``resume`` keeps existing curves."""
+    return Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None, resume=resume)
+
+
+class SeedStateBackup(keras.callbacks.Callback):
+    """Back up the random-number state of the model's layers (dropout's ``SeedGenerator``
+    variables) at each epoch end and restore it when a run resumes.
+
+    Why: ``model.save_weights`` — and so ``BackupAndRestore`` — does not store seed-generator
+    state, so a resumed run would replay the dropout masks of the first epochs and drift from
+    the uninterrupted run."""
+
+    def __init__(self, state_dir: str | Path):
+        super().__init__()
+        self.path = Path(state_dir) / "seed_state.npz"
+
+    def _variables(self):
+        return [v for v in self.model.variables if "seed_generator_state" in v.path]
+
+    def on_train_begin(self, logs=None):
+        if not self.path.is_file():
+            return
+        variables = self._variables()
+        with np.load(self.path) as saved:
+            if len(saved.files) != len(variables):
+                raise ValueError(f"{self.path}: {len(saved.files)} saved seed states, model has "
+                                 f"{len(variables)}; delete the stale backup folder")
+            for i, variable in enumerate(variables):
+                variable.assign(saved[f"s{i}"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kexue.io import atomic_write
+
+        with atomic_write(self.path, mode="wb") as handle:
+            np.savez(handle, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._variables())})
 
 
 class EpochSync(keras.callbacks.Callback):
     """Tell a dataset which epoch starts, so a run resumed at epoch k draws the same batches as
-    an uninterrupted one (see :class:`kexue.batches.SequenceBatches`)."""
+    an uninterrupted one (see :class:`kexue.batches.SequenceBatches`).
+
+    Why: Keras peeks at a PyDataset's first batches and calls its ``on_epoch_end`` once before
+    training starts, so the dataset's own epoch counter runs one ahead of ``fit``'s."""
 
     def __init__(self, dataset):
         super().__init__()
@@ -97,13 +151,17 @@ class EpochSync(keras.callbacks.Callback):
 
 
 class KillAfterEpoch(keras.callbacks.Callback):
-    """Fault injection for the resume tests: SIGKILL this process at the end of an epoch, after
-    the callbacks before it (the backup) have run. Enabled by ``KEXUE_KILL_AFTER_EPOCH=<n>``."""
+    """Fault injection for the resume tests: SIGKILL this process when the n-th epoch it trains
+    (counted over every ``fit`` in the process, e.g. across ensemble members) has ended and the
+    callbacks before this one (the backup) have run. Enabled by ``KEXUE_KILL_AFTER_EPOCH=<n>``."""
+
+    epochs_ended = 0  # per process
 
     def __init__(self, epoch: int):
         super().__init__()
         self.epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
+        KillAfterEpoch.epochs_ended += 1
+        if KillAfterEpoch.epochs_ended == self.epoch:
             os.kill(os.getpid(), signal.SIGKILL)

@@ -20,7 +20,14 @@ from typing import Literal
 
 import keras
 
-from kexue.callbacks import BestWeights, EpochSync, KillAfterEpoch, dvclive_callback
+from kexue.callbacks import (
+    BestWeights,
+    EpochSync,
+    KillAfterEpoch,
+    LiveCurves,
+    SeedStateBackup,
+    open_live,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class FitConfig:
     batch_size: int = field(metadata={"min": 1})
     seed: int
     deterministic: bool  # tf.config.experimental.enable_op_determinism
+    distribute: Literal["none", "mirrored", "multi_worker"]  # tf.distribute strategy
     optimizer: OptimizerConfig
 
 
@@ -63,6 +71,16 @@ class FitResult:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value if not isinstance(value, dict) else str(value)
+    return out
 
 
 def run_key(config: dict, files: list[Path]) -> str:
@@ -81,6 +99,45 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+def split_cpu(n: int) -> None:
+    """Expose the CPU as ``n`` logical devices (call before TensorFlow touches a device), so
+    ``MirroredStrategy`` can be exercised on a machine without GPUs."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+
+
+def make_strategy(name: str):
+    """The ``tf.distribute`` strategy for ``fit.distribute``.
+
+    none         — the default (single-device) strategy;
+    mirrored     — synchronous data parallelism over this machine's GPUs, or over its logical
+                   CPUs when it has none (see :func:`split_cpu`); the batch size is global;
+    multi_worker — ``MultiWorkerMirroredStrategy`` across machines, configured by the
+                   ``TF_CONFIG`` environment variable of each worker (see README).
+    """
+    import tensorflow as tf
+
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "fit.distribute = multi_worker needs the TF_CONFIG environment variable on every "
+                "worker, e.g. TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", "
+                "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
+                "(see README, 'Multi-device training')"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"fit.distribute = {name!r}: expected none | mirrored | multi_worker")
 
 
 def build_optimizer(cfg: OptimizerConfig, model: keras.Model | None = None) -> keras.optimizers.Optimizer:
@@ -122,6 +179,8 @@ def fit(
     mode: Literal["min", "max"],
     live_dir: str | Path | None = None,
     resume_dir: str | Path | None = None,
+    live_prefix: str = "",
+    keep_curves: bool = False,
 ) -> FitResult:
     """Train ``model`` (already compiled) and leave it holding the best-on-valid weights.
 
@@ -130,6 +189,9 @@ def fit(
     continues from its last finished epoch when called again and ends with the same weights as
     an uninterrupted run. The folder is removed when training completes. Callers key it by
     everything that defines the run (params, data), so a changed run never resumes a stale one.
+
+    Curves go to DVCLive in ``live_dir`` under ``live_prefix`` (``keep_curves`` keeps what is
+    there already, e.g. the curves of earlier ensemble members).
     """
     resume_dir = Path(resume_dir) if resume_dir is not None else None
     resuming = resume_dir is not None and (resume_dir / "backup" / "training_metadata.json").is_file()
@@ -140,17 +202,22 @@ def fit(
         callbacks.append(keras.callbacks.BackupAndRestore(str(resume_dir / "backup"),
                                                           save_freq="epoch",
                                                           delete_checkpoint=True))
+        callbacks.append(SeedStateBackup(resume_dir))
     callbacks.append(best)
     if live_dir is not None:
-        _, live_cb = dvclive_callback(live_dir, params=dataclasses.asdict(cfg), resume=resuming)
-        callbacks.append(live_cb)
+        live = open_live(live_dir, resume=resuming or keep_curves)
+        live.log_params({live_prefix + k: v for k, v in _flat(dataclasses.asdict(cfg)).items()})
+        callbacks.append(LiveCurves(live, prefix=live_prefix))
     if os.environ.get("KEXUE_KILL_AFTER_EPOCH"):
         callbacks.append(KillAfterEpoch(int(os.environ["KEXUE_KILL_AFTER_EPOCH"])))
     verbose = 1 if sys.stderr.isatty() else 2
     examples = train_data.num_examples
     start = time.perf_counter()
+    # shuffle=False: the dataset orders its own batches per (seed, epoch); Keras's shuffling of
+    # a PyDataset's batch indices draws from the global NumPy state, which a resumed process
+    # does not share with the interrupted one
     history = model.fit(train_data, validation_data=valid_data, epochs=cfg.epochs,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - start
     epochs_run = len(history.history.get("loss", []))
     if resume_dir is not None:

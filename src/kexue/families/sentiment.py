@@ -8,6 +8,7 @@ so padding never reaches the state, and a single sigmoid output.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,14 @@ from kexue.batches import SequenceBatches
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
 from kexue.layers import MaskedGlobalMaxPooling1D
 from kexue.text.vocab import Vocab
-from kexue.train import FitConfig, build_optimizer, fit, run_key, seed_everything
+from kexue.train import (
+    FitConfig,
+    build_optimizer,
+    fit,
+    make_strategy,
+    run_key,
+    seed_everything,
+)
 
 LABELS = ["neg", "pos"]
 
@@ -37,6 +45,7 @@ class Config:
     units: int = field(metadata={"min": 1})  # per direction
     pooling: Literal["last", "max", "max_mean"]  # how the encoder's states become one vector
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})
+    members: int = field(metadata={"min": 1})  # ensemble size: seeds seed, seed+1, ...; probabilities averaged
     fit: FitConfig
 
 
@@ -61,7 +70,8 @@ def encode(vocab: Vocab, texts: list[str], maxlen: int,
     return ids, pairs
 
 
-def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0) -> keras.Model:
+def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
+                name: str = "sentiment") -> keras.Model:
     rnn = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cfg.encoder]
     ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, seq_len)
     inputs = [ids]
@@ -73,20 +83,32 @@ def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0) -> ker
         pairs = keras.layers.Embedding(bigram_vocab_size, cfg.embedding_dim, mask_zero=True,
                                        name="bigram_embedding")(pair_ids)  # (batch, seq_len, dim)
         x = keras.layers.Add(name="char_plus_bigram")([x, pairs])
-    x = keras.layers.SpatialDropout1D(cfg.dropout)(x)
+    # every layer is named: resuming restores state (e.g. dropout seed generators) by layer
+    # name, and auto-names depend on what else the process built before
+    x = keras.layers.SpatialDropout1D(cfg.dropout, name="embedding_dropout")(x)
     if cfg.pooling == "last":
-        x = keras.layers.Bidirectional(rnn(cfg.units), name="encoder")(x)  # (batch, 2 * units)
+        x = keras.layers.Bidirectional(rnn(cfg.units, name="rnn"),
+                                       name="encoder")(x)  # (batch, 2 * units)
     else:
-        x = keras.layers.Bidirectional(rnn(cfg.units, return_sequences=True),
+        x = keras.layers.Bidirectional(rnn(cfg.units, return_sequences=True, name="rnn"),
                                        name="encoder")(x)  # (batch, seq_len, 2 * units)
         pooled = MaskedGlobalMaxPooling1D(name="max_pool")(x)  # (batch, 2 * units)
         if cfg.pooling == "max_mean":
             mean = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)  # masked mean
-            pooled = keras.layers.Concatenate()([pooled, mean])  # (batch, 4 * units)
+            pooled = keras.layers.Concatenate(name="max_mean")([pooled, mean])  # (batch, 4 * units)
         x = pooled
-    x = keras.layers.Dropout(cfg.dropout)(x)
+    x = keras.layers.Dropout(cfg.dropout, name="output_dropout")(x)
     prob = keras.layers.Dense(1, activation="sigmoid", name="prob_pos")(x)  # (batch, 1)
-    return keras.Model(inputs if cfg.bigrams else ids, prob, name="sentiment")
+    return keras.Model(inputs if cfg.bigrams else ids, prob, name=name)
+
+
+def average_members(members: list[keras.Model], bigrams: bool) -> keras.Model:
+    """One model whose output is the mean of the members' P(positive) (a seed ensemble)."""
+    ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, seq_len)
+    inputs = [ids, keras.Input(shape=(None,), dtype="int32", name="bigram_ids")] if bigrams else ids
+    probs = [member(inputs) for member in members]  # each (batch, 1)
+    prob = keras.layers.Average(name="prob_pos")(probs)  # (batch, 1)
+    return keras.Model(inputs, prob, name="sentiment_ensemble")
 
 
 def _load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
@@ -115,15 +137,39 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     bigram_vocab = (Vocab.build((bigrams(tokens(t)) for t in train_texts),
                                 min_count=cfg.bigram_min_count) if cfg.bigrams else None)
 
-    train_batches = SequenceBatches(encode(vocab, train_texts, cfg.maxlen, bigram_vocab), train_y,
-                                    cfg.fit.batch_size, seed=cfg.fit.seed)
+    train_ids = encode(vocab, train_texts, cfg.maxlen, bigram_vocab)
     valid_batches = SequenceBatches(encode(vocab, valid_texts, cfg.maxlen, bigram_vocab), valid_y,
                                     cfg.fit.batch_size, shuffle=False)
-    model = build_model(cfg, len(vocab), len(bigram_vocab) if bigram_vocab else 0)
-    model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss="binary_crossentropy",
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
-    result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_accuracy", mode="max",
-                 live_dir=live_dir, resume_dir=resume_dir)
+    members, results = [], []
+    for index in range(cfg.members):
+        done = resume_dir / f"member{index}.keras" if resume_dir is not None else None
+        if done is not None and done.is_file():  # finished before an interruption
+            members.append(keras.saving.load_model(done, safe_mode=True))
+            results.append(read_json(done.with_suffix(".json")))
+            continue
+        seed = cfg.fit.seed + index
+        seed_everything(seed, cfg.fit.deterministic)
+        train_batches = SequenceBatches(train_ids, train_y, cfg.fit.batch_size, seed=seed)
+        with make_strategy(cfg.fit.distribute).scope():
+            model = build_model(cfg, len(vocab), len(bigram_vocab) if bigram_vocab else 0,
+                                name=f"member{index}" if cfg.members > 1 else "sentiment")
+            model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model),
+                          loss="binary_crossentropy",
+                          metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
+        result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_accuracy",
+                     mode="max", live_dir=live_dir,
+                     resume_dir=resume_dir / f"member{index}" if resume_dir is not None else None,
+                     live_prefix=f"member{index}/" if cfg.members > 1 else "",
+                     keep_curves=index > 0)
+        if done is not None:
+            with atomic_path(done) as tmp:
+                model.save(tmp)
+            write_json(done.with_suffix(".json"), result.to_dict())
+        members.append(model)
+        results.append(result.to_dict())
+    model = members[0] if cfg.members == 1 else average_members(members, cfg.bigrams)
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
 
     model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / "model.keras") as tmp:
@@ -134,7 +180,14 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     info = {"config": dataclasses.asdict(cfg), "vocab_size": len(vocab),
             "bigram_vocab_size": len(bigram_vocab) if bigram_vocab else 0,
             "params": int(model.count_params()), "train_examples": len(train_texts),
-            **result.to_dict()}
+            "train_seconds": round(sum(r["train_seconds"] for r in results), 2),
+            "examples_per_second": round(
+                len(train_texts) * sum(r["epochs_run"] for r in results)
+                / max(sum(r["train_seconds"] for r in results), 1e-9), 1),
+            "epochs_run": sum(r["epochs_run"] for r in results),
+            "best_epoch": results[0]["best_epoch"], "best_value": results[0]["best_value"],
+            "monitor": results[0]["monitor"], "history": results[0]["history"],
+            "members": results}
     write_json(model_dir / "train_info.json", info)
     return info
 
@@ -157,13 +210,18 @@ class SentimentClassifier:
                              if self.info["config"].get("bigrams") else None)
         self.batch_size = batch_size
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """P(positive) for each text, in input order."""
+    def member_names(self) -> list[str]:
+        """The ensemble's member sub-models (empty for a single model)."""
+        return [layer.name for layer in self.model.layers if isinstance(layer, keras.Model)]
+
+    def predict_proba(self, texts: list[str], member: str | None = None) -> np.ndarray:
+        """P(positive) for each text, in input order; ``member`` asks one ensemble member."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
+        model = self.model if member is None else self.model.get_layer(member)
         batches = SequenceBatches(encode(self.vocab, texts, self.maxlen, self.bigram_vocab), None,
                                   self.batch_size, shuffle=False)
-        out = np.concatenate([self.model(batches[i][0], training=False).numpy()[:, 0]
+        out = np.concatenate([model(batches[i][0], training=False).numpy()[:, 0]
                               for i in range(len(batches))])
         probs = np.empty(len(texts), dtype=np.float32)
         probs[batches.order()] = out
@@ -201,6 +259,14 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             metrics_cm = {"labels": LABELS, "matrix": cm.tolist()}
         metrics[split] = classification_metrics(y.astype(int), prob)
     metrics["test"]["confusion"] = metrics_cm
+    if clf.member_names():  # each member alone, to show what the ensemble adds
+        metrics["members"] = {}
+        for name in clf.member_names():
+            metrics["members"][name] = {}
+            for split in ("test", "valid"):
+                texts, y = _load_split(data_dir, split)
+                prob = clf.predict_proba(texts, member=name)
+                metrics["members"][name][split] = classification_metrics(y.astype(int), prob)
     info = clf.info
     metrics["cost"] = {
         "train_seconds": info["train_seconds"],
