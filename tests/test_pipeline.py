@@ -34,7 +34,8 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params["prepare_reviews"]["limit_per_label"] = 150
-    params["sentiment"].update(embedding_dim=16, units=8, maxlen=64, **sentiment_overrides)
+    params["sentiment"].update(embedding_dim=16, units=8, maxlen=64, members=1,
+                               **sentiment_overrides)
     params["sentiment"]["fit"]["epochs"] = 1
     params["baselines"]["sentiment"]["c_grid"] = [1.0]
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
