@@ -96,12 +96,15 @@ def test_piecewise_linear_rejects_bad_knots(knots, message):
 # --- gradient accumulation ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("base", [keras.optimizers.SGD, keras.optimizers.Adam])
 @pytest.mark.parametrize("multipliers", [None, {"a": 0.5, "b/kernel": 3.0}])
-def test_accumulated_steps_equal_one_big_batch(multipliers):
+def test_accumulated_steps_equal_one_big_batch(multipliers, base):
+    """k accumulated steps of batch b = one step of batch k·b, for SGD and for Adam (Keras
+    averages the accumulated gradients before the update), with and without our multipliers."""
     k, b = 4, N // 4
 
     def opt(model, **kw):
-        o = keras.optimizers.SGD(0.01, **kw)
+        o = base(0.01, **kw)
         return o if multipliers is None else apply_lr_multipliers(o, model, multipliers)
 
     m_acc = _model()

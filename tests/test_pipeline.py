@@ -23,8 +23,11 @@ def _env(repo: Path) -> dict:
     return env
 
 
-def _run(repo: Path, *cmd: str) -> str:
-    proc = subprocess.run(cmd, cwd=repo, env=_env(repo), capture_output=True, text=True)
+def _run(repo: Path, *cmd: str, expect_fail: bool = False, **env) -> str:
+    proc = subprocess.run(cmd, cwd=repo, env={**_env(repo), **env}, capture_output=True, text=True)
+    if expect_fail:
+        assert proc.returncode != 0, proc.stdout[-2000:]
+        return proc.stdout + proc.stderr
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc.stdout + proc.stderr
@@ -116,6 +119,18 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     assert data["params"]["params.yaml"]["data"]["sentiment"]["encoder"] == "gru"
     exp_metrics = data["metrics"]["metrics/sentiment.json"]["data"]
     assert 0 <= exp_metrics["test"]["accuracy"] <= 1
+
+    # a training stage killed (SIGKILL) after its first epoch resumes on the next `dvc repro`
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["sentiment"]["fit"]["epochs"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
+    killed = _run(repo, "dvc", "repro", expect_fail=True, KEXUE_KILL_AFTER_EPOCH="1")
+    assert "train@sentiment" in killed
+    assert list(repo.glob(".checkpoints/sentiment/*/member0/backup/training_metadata.json"))
+    resumed = _run(repo, "dvc", "repro")
+    assert "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed, resumed[-3000:]
+    assert _ran(resumed) == {"train@sentiment", "evaluate@sentiment", "report"}
+    assert not list(repo.glob(".checkpoints/sentiment/*"))
 
 
 def _exp_show(repo: Path) -> str:
