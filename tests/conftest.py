@@ -31,3 +31,21 @@ def repo_copy(tmp_path) -> Path:
     shutil.copytree(ROOT / ".dvc", dest / ".dvc",
                     ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
     return dest
+
+
+@pytest.fixture
+def toy_reviews(tmp_path) -> Path:
+    """A tiny two-label review set (train 96 / valid 32): 好 marks positive, 差 negative."""
+    import numpy as np
+
+    from kexue.io import write_jsonl
+
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 96), ("valid", 32)):
+        rows = []
+        for i in range(n):
+            chars = list(rng.choice(list("这本书的内容觉得"), size=rng.integers(3, 12)))
+            chars.append("好" if i % 2 else "差")
+            rows.append({"id": f"{split}{i}", "text": "".join(chars), "label": i % 2, "line": i})
+        write_jsonl(tmp_path / "data" / f"{split}.jsonl", rows)
+    return tmp_path / "data"

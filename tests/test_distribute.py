@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from kexue.families import sentiment
-from kexue.io import write_jsonl
 from kexue.train import FitConfig, OptimizerConfig, make_strategy
 
 OPT = OptimizerConfig(name="adam", learning_rate=0.01, schedule={}, weight_decay=0.0,
@@ -36,18 +35,6 @@ print(json.dumps({"loss": info["history"]["loss"], "devices": len(tf.config.list
 """
 
 
-def _data(root):
-    rng = np.random.default_rng(2)
-    for split, n in (("train", 96), ("valid", 32)):
-        rows = []
-        for i in range(n):
-            chars = list(rng.choice(list("这本书的内容觉得"), size=rng.integers(3, 12)))
-            chars.append("好" if i % 2 else "差")
-            rows.append({"id": f"{split}{i}", "text": "".join(chars), "label": i % 2, "line": i})
-        write_jsonl(root / "data" / f"{split}.jsonl", rows)
-    return root / "data"
-
-
 def _run(cfg, data, out):
     proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(dataclasses.asdict(cfg)),
                            str(data), str(out)], capture_output=True, text=True,
@@ -56,9 +43,9 @@ def _run(cfg, data, out):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_mirrored_on_two_logical_cpus_matches_single_device(tmp_path):
+def test_mirrored_on_two_logical_cpus_matches_single_device(tmp_path, toy_reviews):
     """The sentiment model (Adam) for one epoch: same loss within float noise."""
-    data = _data(tmp_path)
+    data = toy_reviews
     cfg = CFG
     single = _run(cfg, data, tmp_path / "single")
     mirrored_cfg = dataclasses.replace(cfg, fit=dataclasses.replace(cfg.fit, distribute="mirrored"))

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from kexue.families import sentiment
-from kexue.io import write_jsonl
 from kexue.train import FitConfig, OptimizerConfig
 
 CFG = sentiment.Config(
@@ -37,18 +36,6 @@ print(json.dumps({"best_epoch": info["best_epoch"]}))
 """
 
 
-def _data(root: Path) -> Path:
-    rng = np.random.default_rng(1)
-    for split, n in (("train", 96), ("valid", 32)):
-        rows = []
-        for i in range(n):
-            chars = list(rng.choice(list("这本书的内容觉得"), size=rng.integers(3, 12)))
-            chars.append("好" if i % 2 else "差")
-            rows.append({"id": f"{split}{i}", "text": "".join(chars), "label": i % 2, "line": i})
-        write_jsonl(root / "data" / f"{split}.jsonl", rows)
-    return root / "data"
-
-
 def _train(data: Path, model_dir: Path, resume_root: Path | None, kill_after: int | None,
            cfg: sentiment.Config = CFG):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -68,8 +55,9 @@ def _weights(model_dir: Path) -> list[np.ndarray]:
 
 @pytest.mark.parametrize(("members", "kill_after", "done_epochs"), [(1, 2, 2), (2, 4, 1)],
                          ids=["single-model", "ensemble-killed-in-member-1"])
-def test_sigkill_then_resume_matches_uninterrupted(tmp_path, members, kill_after, done_epochs):
-    data = _data(tmp_path)
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path, toy_reviews, members, kill_after,
+                                                   done_epochs):
+    data = toy_reviews
     root = tmp_path / "checkpoints"
     cfg = dataclasses.replace(CFG, members=members)
 
@@ -96,8 +84,8 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, members, kill_after
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
-def test_changed_params_do_not_resume_a_stale_run(tmp_path):
-    data = _data(tmp_path)
+def test_changed_params_do_not_resume_a_stale_run(toy_reviews):
+    data = toy_reviews
     key_a = sentiment.run_key(dataclasses.asdict(CFG), [data / "train.jsonl"])
     other = dataclasses.replace(CFG, units=9)
     assert sentiment.run_key(dataclasses.asdict(other), [data / "train.jsonl"]) != key_a
