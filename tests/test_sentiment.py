@@ -174,6 +174,14 @@ def test_optimizer_options_reach_training(tmp_path):
     np.testing.assert_array_equal(before, after)
     assert not np.array_equal(fresh.get_layer("prob_pos").get_weights()[0],
                               trained.get_layer("prob_pos").get_weights()[0])
+    # a fresh process (the CLI) loads the model compiled with the kexue optimizer wrappers
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "kexue.cli", "sentiment", "--model",
+                           str(tmp_path / "m"), "这本书好"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["text"] == "这本书好"
 
 
 def test_seed_ensemble_averages_members(tmp_path):

@@ -29,6 +29,10 @@ from kexue.callbacks import (
     open_live,
 )
 
+# importing kexue.optimizers also registers its classes, so saved models that were compiled with
+# them load (safe_mode=True) wherever this module is imported
+from kexue.optimizers import Lookahead, PiecewiseLinear, apply_lr_multipliers
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:
@@ -142,8 +146,6 @@ def make_strategy(name: str):
 
 def build_optimizer(cfg: OptimizerConfig, model: keras.Model | None = None) -> keras.optimizers.Optimizer:
     """The optimizer ``cfg`` describes; ``model`` (built) is needed for ``lr_multipliers``."""
-    from kexue.optimizers import Lookahead, PiecewiseLinear, apply_lr_multipliers
-
     lr = PiecewiseLinear(cfg.learning_rate, cfg.schedule) if cfg.schedule else cfg.learning_rate
     kwargs: dict = {"learning_rate": lr}
     if cfg.weight_decay > 0:
