@@ -49,3 +49,15 @@ def toy_reviews(tmp_path) -> Path:
             rows.append({"id": f"{split}{i}", "text": "".join(chars), "label": i % 2, "line": i})
         write_jsonl(tmp_path / "data" / f"{split}.jsonl", rows)
     return tmp_path / "data"
+
+
+def tiny_tagger_config(maxlen: int, layers: int, epochs: int) -> dict:
+    """A `segment` / `ner` params section for toy corpora: tiny, deterministic, fast to fit."""
+    optimizer = {"name": "adam", "learning_rate": 0.05, "schedule": {}, "weight_decay": 0.0,
+                 "global_clipnorm": 5.0, "gradient_accumulation_steps": 1, "use_ema": False,
+                 "ema_momentum": 0.99, "lr_multipliers": {}, "lookahead_k": 0, "lookahead_alpha": 0.5}
+    return {"maxlen": maxlen, "min_count": 1, "bigrams": True, "bigram_min_count": 1,
+            "lexicon_min_count": 0, "embedding_dim": 8, "encoder": "cnn", "layers": layers,
+            "units": 16, "kernel_size": 3, "dropout": 0.0, "head": "crf", "crf_lr_multiplier": 1.0,
+            "fit": {"epochs": epochs, "batch_size": 8, "seed": 0, "deterministic": True,
+                    "distribute": "none", "optimizer": optimizer}}

@@ -97,3 +97,27 @@ def test_bad_arguments():
         CRF(1)
     with pytest.raises(ValueError, match="put Dense"):
         CRF(3)(keras.Input((None, 4)))
+
+
+def test_log_partition_in_a_graph_with_unknown_length_equals_brute_force():
+    # Keras fit traces the loss with (None, None, K) inputs: the scan must work there too
+    import tensorflow as tf
+
+    em, tr, lengths, mask = _case(3)
+    graph = tf.function(crf_log_partition, input_signature=[
+        tf.TensorSpec([None, None, K]), tf.TensorSpec([K, K]), tf.TensorSpec([None, None])])
+    got = graph(em, tr, mask).numpy()
+    for b, n in enumerate(lengths):
+        brute = logsumexp([_score(em[b], tr, p) for p in _all_paths(n)])
+        assert got[b] == pytest.approx(brute, abs=1e-4)
+
+
+def test_batched_viterbi_equals_brute_force_on_many_lengths():
+    rng = np.random.default_rng(7)
+    em = rng.normal(size=(6, 5, K))
+    tr = rng.normal(size=(K, K))
+    lengths = np.array([5, 4, 3, 2, 1, 5])
+    for b, path in enumerate(viterbi_decode(em, tr, lengths)):
+        n = lengths[b]
+        best = max(_all_paths(n), key=lambda p, b=b: _score(em[b], tr, p))
+        assert list(path) == list(best)

@@ -81,3 +81,32 @@ def test_lenient_bmes_and_bio_decoding():
 def test_chronological_split():
     train, test = chronological_split(100, 0.1)
     assert list(test) == list(range(90, 100)) and len(train) == 90
+
+
+def test_prepare_splits_chronologically_and_counts(raw_people_daily):
+    from kexue.corpora.people_daily import prepare_people_daily
+
+    split = prepare_people_daily(raw_people_daily, test_fraction=0.1, valid_fraction=0.05)
+    lines = [[r["line"] for r in part] for part in (split.train, split.valid, split.test)]
+    assert lines[0][-1] < lines[1][0] and lines[1][-1] < lines[2][0]  # train, then valid, then test
+    assert sum(map(len, lines)) == split.counts["nonempty_lines"] == 19484
+    assert len(lines[2]) == round(19484 * 0.1) and len(lines[1]) == round(19484 * 0.05)
+    row = split.test[0]
+    assert "".join(row["words"]) == row["text"] and len(row["pos"]) == len(row["words"])
+    for start, end, kind in row["entities"]:
+        assert 0 <= start < end <= len(row["text"]) and kind in ("PER", "LOC", "ORG")
+    counts = split.counts["splits"]
+    assert counts["test"]["chars"] == sum(len(r["text"]) for r in split.test)
+    assert 0 < split.counts["test_oov_rate"] < 0.1
+
+    small = prepare_people_daily(raw_people_daily, 0.1, 0.05, limit_lines=200)
+    assert small.counts["nonempty_lines"] == 200
+    assert [r["line"] for r in small.train + small.valid + small.test] == sorted(
+        r["line"] for r in small.train + small.valid + small.test)
+
+
+def test_prepare_names_the_missing_file(tmp_path):
+    from kexue.corpora.people_daily import prepare_people_daily
+
+    with pytest.raises(FileNotFoundError, match="dvc repro acquire"):
+        prepare_people_daily(tmp_path)

@@ -41,6 +41,11 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
                                **sentiment_overrides)
     params["sentiment"]["fit"]["epochs"] = 1
     params["baselines"]["sentiment"]["c_grid"] = [1.0]
+    params["prepare_people_daily"]["limit_lines"] = 300
+    for family in ("segment", "ner"):
+        params[family].update(embedding_dim=8, units=16, layers=1)
+        params[family]["fit"]["epochs"] = 1
+    params["baselines"]["segment"]["softmax_ablation"] = False
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
 
 
@@ -61,8 +66,9 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     _run(repo, "git", "commit", "-qm", "tiny profile")
 
     first = _run(repo, "dvc", "repro")
-    assert _ran(first) == {"acquire", "prepare_reviews", "baselines@sentiment", "train@sentiment",
-                           "evaluate@sentiment", "report"}
+    assert _ran(first) == {"acquire", "prepare_reviews", "prepare_people_daily", "report",
+                           *(f"{stage}@{family}" for stage in ("baselines", "train", "evaluate")
+                             for family in ("sentiment", "segment", "ner"))}
     outputs = _declared_outputs(repo)
     assert len(outputs) >= 10
     for path in outputs:
@@ -79,6 +85,12 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     assert counts["splits"]["test"]["total"] == 60  # 20% of 150 per label
     assert (repo / "plots/sentiment/train/plots/metrics/eval/accuracy.tsv").is_file()
     assert "| sentiment | accuracy |" in (repo / "reports/results.md").read_text()
+    segment = json.loads((repo / "metrics/segment.json").read_text())
+    assert 0 < segment["test"]["f1"] <= 1 and 0 < segment["peers"]["jieba_hmm"]["test"]["f1"] <= 1
+    assert segment["cost"]["inference_speed_ratio_to_jieba"] > 0
+    entities = json.loads((repo / "metrics/ner.json").read_text())
+    assert set(entities["test"]["per_type"]) == {"PER", "LOC", "ORG"}
+    assert 0 <= entities["peers"]["gazetteer"]["test"]["f1"] <= 1
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "tiny run")
 

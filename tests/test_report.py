@@ -21,6 +21,9 @@ def test_table_rows_from_metrics(tmp_path):
     assert "| fam | accuracy | 0.9000 | peer_a 0.8500 | 12.5 |" in table
     assert "examples" not in table and "confusion" not in table
     assert "| fam | test | 10 | 4 | 6 |" in render(tmp_path)
+    write_json(tmp_path / "pd_data.json", {"splits": {"test": {"lines": 3, "entities": {"PER": 2}}}})
+    assert "| corpus | split | lines | entities PER |" in render(tmp_path)
+    assert "| pd | test | 3 | 2 |" in render(tmp_path)
 
 
 def test_update_readme_replaces_only_the_block(tmp_path):

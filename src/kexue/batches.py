@@ -14,9 +14,9 @@ import keras
 import numpy as np
 
 
-def pad(sequences: Sequence[np.ndarray], length: int | None = None) -> np.ndarray:
+def pad(sequences: Sequence[np.ndarray], length: int | None = None, fill: int = 0) -> np.ndarray:
     length = length or max(len(s) for s in sequences)
-    out = np.zeros((len(sequences), length), dtype=np.int32)
+    out = np.full((len(sequences), length), fill, dtype=np.int32)
     for row, seq in enumerate(sequences):
         out[row, : len(seq)] = seq[:length]
     return out
@@ -28,18 +28,23 @@ class SequenceBatches(keras.utils.PyDataset):
 
     ``sequences`` is one list of id arrays, or a tuple of aligned lists (several inputs of the
     same length per example, e.g. characters and character bigrams); a tuple yields tuples.
+    ``labels`` is one label per example, or (sequence labelling) one id array per example,
+    padded per batch with ``label_pad`` (-1: positions the loss ignores).
     """
 
     def __init__(self, sequences: Sequence[np.ndarray] | tuple[Sequence[np.ndarray], ...],
                  labels: np.ndarray | None, batch_size: int, seed: int = 0, shuffle: bool = True,
-                 chunk_batches: int = 50):
+                 chunk_batches: int = 50, label_pad: int = -1):
         super().__init__()
         self.multi = isinstance(sequences, tuple)
         self.inputs = [list(s) for s in sequences] if self.multi else [list(sequences)]
         if len({len(s) for s in self.inputs}) != 1:
             raise ValueError("SequenceBatches: the input lists differ in length")
         self.sequences = self.inputs[0]
-        self.labels = None if labels is None else np.asarray(labels)
+        self.ragged_labels = labels is not None and len(labels) > 0 and np.ndim(labels[0]) == 1
+        self.label_pad = label_pad
+        self.labels = None if labels is None else (
+            list(labels) if self.ragged_labels else np.asarray(labels))
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
@@ -84,6 +89,8 @@ class SequenceBatches(keras.utils.PyDataset):
         x = xs if self.multi else xs[0]
         if self.labels is None:
             return (x,)
+        if self.ragged_labels:
+            return x, pad([self.labels[i] for i in idx], fill=self.label_pad, length=xs[0].shape[1])
         return x, self.labels[idx]
 
     def on_epoch_end(self) -> None:

@@ -40,15 +40,51 @@ def sentiment(args: argparse.Namespace) -> int:
     from kexue.families.sentiment import LABELS, SentimentClassifier
 
     texts = _inputs(args)
-    try:
-        clf = SentimentClassifier(args.model)
-    except FileNotFoundError as err:
-        print(f"kexue sentiment: {err}", file=sys.stderr)
+    clf = _load("sentiment", SentimentClassifier, args.model)
+    if clf is None:
         return 1
     for chunk in _batched(texts, 1024):
         probs = clf.predict_proba(chunk)
         _emit({"text": t, "label": LABELS[int(p >= 0.5)], "prob_pos": round(float(p), 4)}
               for t, p in zip(chunk, probs, strict=True))
+    return 0
+
+
+def _load(command: str, loader, model_dir: str):
+    """The command's trained model, or None after a message naming what is missing."""
+    try:
+        return loader(model_dir)
+    except FileNotFoundError as err:
+        print(f"kexue {command}: {err}", file=sys.stderr)
+        return None
+
+
+def segment(args: argparse.Namespace) -> int:
+    from kexue.families.segment import Segmenter
+
+    texts = _inputs(args)
+    segmenter = _load("segment", Segmenter, args.model)
+    if segmenter is None:
+        return 1
+    for chunk in _batched(texts, 1024):
+        words = segmenter.cut(chunk)
+        _emit({"text": t, "words": w} for t, w in zip(chunk, words, strict=True))
+    return 0
+
+
+def ner(args: argparse.Namespace) -> int:
+    from kexue.families.ner import Recognizer
+
+    texts = _inputs(args)
+    recognizer = _load("ner", Recognizer, args.model)
+    if recognizer is None:
+        return 1
+    for chunk in _batched(texts, 1024):
+        spans = recognizer.spans(chunk)
+        _emit({"text": t,
+               "entities": [{"text": t[start:end], "type": kind, "start": start, "end": end}
+                            for start, end, kind in s]}
+              for t, s in zip(chunk, spans, strict=True))
     return 0
 
 
@@ -61,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
     p.add_argument("--model", default="models/sentiment", help="trained model directory")
     p.set_defaults(func=sentiment)
+    p = sub.add_parser("segment", help="Chinese word segmentation (JSON lines out)")
+    p.add_argument("text", nargs="*", help="texts to segment (default: --file or stdin)")
+    p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
+    p.add_argument("--model", default="models/segment", help="trained model directory")
+    p.set_defaults(func=segment)
+    p = sub.add_parser("ner", help="person / place / organisation names (JSON lines out)")
+    p.add_argument("text", nargs="*", help="texts to tag (default: --file or stdin)")
+    p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
+    p.add_argument("--model", default="models/ner", help="trained model directory")
+    p.set_defaults(func=ner)
     return parser
 
 

@@ -27,7 +27,7 @@ def results_table(metrics_dir: str | Path = "metrics") -> str:
         peers = data.get("peers", {})
         seconds = data.get("cost", {}).get("train_seconds", "")
         for metric, value in data["test"].items():
-            if not isinstance(value, int | float) or metric == "examples":
+            if not isinstance(value, float):  # counts (examples, gold words) are not scores
                 continue
             peer_cells = ", ".join(
                 f"{name} {_fmt(result['test'][metric])}"
@@ -38,18 +38,37 @@ def results_table(metrics_dir: str | Path = "metrics") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _flat_counts(counts: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            out.update(_flat_counts(value, f"{prefix}{key} "))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def data_table(metrics_dir: str | Path = "metrics") -> str:
-    """Split sizes of each prepared corpus (``metrics/*_data.json``)."""
-    lines = ["| corpus | split | total | neg | pos |", "|---|---|---|---|---|"]
+    """Split sizes of each prepared corpus (``metrics/*_data.json``), one table per corpus."""
+    tables = []
     for path in sorted(Path(metrics_dir).glob("*_data.json")):
-        for split, counts in read_json(path).get("splits", {}).items():
-            lines.append(f"| {path.stem.removesuffix('_data')} | {split} | {counts['total']} | "
-                         f"{counts.get('neg', '')} | {counts.get('pos', '')} |")
-    return "\n".join(lines) + "\n"
+        splits = read_json(path).get("splits", {})
+        if not splits:
+            continue
+        rows = {split: _flat_counts(counts) for split, counts in splits.items()}
+        columns = list(next(iter(rows.values())))
+        lines = ["| corpus | split | " + " | ".join(columns) + " |",
+                 "|---|---|" + "---|" * len(columns)]
+        corpus = path.stem.removesuffix("_data")
+        for split, flat in rows.items():
+            lines.append(f"| {corpus} | {split} | " + " | ".join(str(flat.get(c, "")) for c in columns) + " |")
+        tables.append("\n".join(lines) + "\n")
+    return "\n".join(tables)
 
 
 def render(metrics_dir: str | Path = "metrics") -> str:
-    return (f"{results_table(metrics_dir)}\nData (after deduplication and conflict removal):\n\n"
+    return (f"{results_table(metrics_dir)}\nPrepared data (reviews after deduplication and "
+            f"conflict removal; People's Daily split by date):\n\n"
             f"{data_table(metrics_dir)}")
 
 

@@ -183,6 +183,7 @@ def fit(
     resume_dir: str | Path | None = None,
     live_prefix: str = "",
     keep_curves: bool = False,
+    scorers: list[keras.callbacks.Callback] | None = None,
 ) -> FitResult:
     """Train ``model`` (already compiled) and leave it holding the best-on-valid weights.
 
@@ -194,12 +195,15 @@ def fit(
 
     Curves go to DVCLive in ``live_dir`` under ``live_prefix`` (``keep_curves`` keeps what is
     there already, e.g. the curves of earlier ensemble members).
+
+    ``scorers`` are callbacks that add validation metrics to the epoch's logs (e.g. a decoded
+    F1); they run before the best-epoch pick, so ``monitor`` may name what they log.
     """
     resume_dir = Path(resume_dir) if resume_dir is not None else None
     resuming = resume_dir is not None and (resume_dir / "backup" / "training_metadata.json").is_file()
     best = BestWeights(monitor=monitor, mode=mode,
                        state_dir=resume_dir / "best" if resume_dir is not None else None)
-    callbacks: list[keras.callbacks.Callback] = [EpochSync(train_data)]
+    callbacks: list[keras.callbacks.Callback] = [EpochSync(train_data), *(scorers or [])]
     if resume_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(str(resume_dir / "backup"),
                                                           save_freq="epoch",

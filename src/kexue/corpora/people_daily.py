@@ -11,7 +11,10 @@ word's span; OOV recall is the recall over gold words absent from the training v
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 ENTITY_KINDS = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
 
@@ -142,3 +145,57 @@ def chronological_split(n_lines: int, test_fraction: float) -> tuple[range, rang
     """The first lines for training (and validation), the last ``test_fraction`` for test."""
     n_test = int(round(n_lines * test_fraction))
     return range(0, n_lines - n_test), range(n_lines - n_test, n_lines)
+
+
+@dataclass
+class PeopleDailySplit:
+    train: list[dict]
+    valid: list[dict]
+    test: list[dict]
+    counts: dict
+
+
+def _split_counts(rows: list[dict]) -> dict:
+    kinds: dict[str, int] = {kind: 0 for kind in ENTITY_KINDS.values()}
+    for row in rows:
+        for _, _, kind in row["entities"]:
+            kinds[kind] += 1
+    return {"lines": len(rows), "words": sum(len(r["words"]) for r in rows),
+            "chars": sum(len(r["text"]) for r in rows), "entities": kinds}
+
+
+def prepare_people_daily(raw_dir: str | Path, test_fraction: float = 0.1,
+                         valid_fraction: float = 0.05, limit_lines: int = 0) -> PeopleDailySplit:
+    """Rows ``{"line", "text", "words", "pos", "entities"}`` split chronologically: the last
+    ``test_fraction`` of the lines is test, the ``valid_fraction`` (of all lines) just before it
+    is valid (model selection sees the same drift in time as test), the rest is train.
+    Empty lines are skipped; ``entities`` are character spans ``[start, end, type]``.
+    ``limit_lines`` > 0 keeps that many lines spread evenly over the month, in order (a small
+    profile for tests)."""
+    path = Path(raw_dir) / "199801.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the acquire stage (`dvc repro acquire`)")
+    rows = []
+    for number, tagged in enumerate(read_tagged(path)):
+        if not tagged:
+            continue
+        words = [w for w, _ in tagged]
+        rows.append({"line": number + 1, "text": "".join(words), "words": words,
+                     "pos": [p for _, p in tagged],
+                     "entities": [list(span) for span in entity_spans(tagged)]})
+    if limit_lines and limit_lines < len(rows):
+        keep = np.linspace(0, len(rows) - 1, limit_lines).round().astype(int)
+        rows = [rows[i] for i in keep]
+    rest, test = chronological_split(len(rows), test_fraction)
+    n_valid = int(round(len(rows) * valid_fraction))
+    train = rows[: len(rest) - n_valid]
+    valid = rows[len(rest) - n_valid : len(rest)]
+    test_rows = rows[test.start :]
+    vocab = {w for row in train for w in row["words"]}
+    test_words = [w for row in test_rows for w in row["words"]]
+    counts = {"source": path.name, "nonempty_lines": len(rows),
+              "splits": {name: _split_counts(part) for name, part in
+                         (("train", train), ("valid", valid), ("test", test_rows))},
+              "train_vocabulary": len(vocab),
+              "test_oov_rate": round(sum(w not in vocab for w in test_words) / max(len(test_words), 1), 4)}
+    return PeopleDailySplit(train, valid, test_rows, counts)

@@ -40,18 +40,19 @@ def crf_log_partition(emissions, transitions, mask):
     """log Z by the forward recursion. emissions (batch, T, K), mask (batch, T) → (batch,)."""
     mask = ops.cast(mask, emissions.dtype)
     alpha0 = emissions[:, 0]  # (batch, K)
-    steps = ops.transpose(emissions[:, 1:], (1, 0, 2))  # (T-1, batch, K)
-    step_mask = ops.transpose(mask[:, 1:], (1, 0))  # (T-1, batch)
+    # one scanned tensor (emissions with the mask as an extra column): Keras's TensorFlow scan
+    # cannot check several inputs against each other when the time length is unknown
+    steps = ops.concatenate([emissions[:, 1:], ops.expand_dims(mask[:, 1:], -1)], axis=-1)
+    steps = ops.transpose(steps, (1, 0, 2))  # (T-1, batch, K+1)
 
-    def forward(alpha, inputs):
-        emission, keep = inputs  # (batch, K), (batch,)
+    def forward(alpha, step):
+        emission, keep = step[:, :-1], step[:, -1:]  # (batch, K), (batch, 1)
         # (batch, K, 1) + (K, K) → (batch, K, K); logsumexp over the previous tag
         candidate = ops.logsumexp(ops.expand_dims(alpha, 2) + transitions, axis=1) + emission
-        keep = ops.expand_dims(keep, 1)
         alpha = keep * candidate + (1.0 - keep) * alpha
         return alpha, None
 
-    alpha, _ = ops.scan(forward, alpha0, (steps, step_mask))
+    alpha, _ = ops.scan(forward, alpha0, steps)
     return ops.logsumexp(alpha, axis=1)
 
 
@@ -65,29 +66,36 @@ def crf_nll(emissions, transitions, tags):
 
 def viterbi_decode(emissions: np.ndarray, transitions: np.ndarray,
                    lengths: np.ndarray | None = None) -> list[np.ndarray]:
-    """Best tag path of each sequence (NumPy; decoding runs outside the graph).
-    emissions (batch, T, K), transitions (K, K), lengths (batch,) → list of (length,) int arrays."""
+    """Best tag path of each sequence (NumPy, vectorised over the batch; decoding runs outside
+    the graph). emissions (batch, T, K), transitions (K, K), lengths (batch,) → list of
+    (length,) int arrays. Steps past a sequence's length keep its scores and point back to the
+    same tag, so one backward pass from the last step serves every length."""
     emissions = np.asarray(emissions, dtype=np.float64)
     transitions = np.asarray(transitions, dtype=np.float64)
-    batch, steps, _ = emissions.shape
+    batch, steps, num_tags = emissions.shape
     lengths = np.full(batch, steps) if lengths is None else np.asarray(lengths)
-    paths = []
-    for b in range(batch):
-        n = int(lengths[b])
-        if n == 0:
-            paths.append(np.zeros(0, dtype=np.int64))
-            continue
-        score = emissions[b, 0].copy()  # (K,)
-        back = np.zeros((n, emissions.shape[2]), dtype=np.int64)
-        for t in range(1, n):
-            total = score[:, None] + transitions  # (K_prev, K)
-            back[t] = total.argmax(axis=0)
-            score = total.max(axis=0) + emissions[b, t]
-        path = [int(score.argmax())]
-        for t in range(n - 1, 0, -1):
-            path.append(int(back[t, path[-1]]))
-        paths.append(np.array(path[::-1], dtype=np.int64))
-    return paths
+    if steps == 0:
+        return [np.zeros(0, dtype=np.int64) for _ in range(batch)]
+    rows = np.arange(batch)
+    same_tag = np.broadcast_to(np.arange(num_tags), (batch, num_tags))
+    score = emissions[:, 0].copy()  # (batch, K)
+    back = np.empty((steps, batch, num_tags), dtype=np.int64)
+    back[0] = same_tag
+    for t in range(1, steps):
+        total = score[:, :, None] + transitions  # (batch, K_prev, K)
+        best_prev = total.argmax(axis=1)  # (batch, K)
+        best = np.take_along_axis(total, best_prev[:, None, :], axis=1)[:, 0] + emissions[:, t]
+        live = (t < lengths)[:, None]  # (batch, 1)
+        score = np.where(live, best, score)
+        back[t] = np.where(live, best_prev, same_tag)
+    paths = np.empty((batch, steps), dtype=np.int64)
+    tag = score.argmax(axis=1)  # (batch,)
+    paths[:, -1] = tag
+    for t in range(steps - 1, 0, -1):
+        tag = back[t, rows, tag]
+        paths[:, t - 1] = tag
+    # a sequence's last real tag sits at its length - 1 and the steps after it repeat it
+    return [paths[b, : int(lengths[b])] for b in range(batch)]
 
 
 @keras.saving.register_keras_serializable(package="kexue")

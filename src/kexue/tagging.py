@@ -1,0 +1,428 @@
+"""Character sequence labelling shared by the ``segment`` and ``ner`` families.
+
+The recipe of 苏剑林's "简明条件随机场CRF介绍（附带纯Keras实现）" (kexue.fm, 2018): every character
+gets a score per tag from an encoder (here character + character-bigram embeddings → a stack of
+convolutions or a BiLSTM), and a linear-chain CRF (:class:`kexue.layers.CRF`) scores whole tag
+paths; decoding is Viterbi. ``head: softmax`` swaps the CRF for an independent per-character
+softmax, the ablation that shows what the transition matrix adds.
+
+Long lines are cut into pieces at sentence punctuation before tagging (training and inference
+alike), so batches hold sentences rather than whole paragraphs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import keras
+import numpy as np
+from keras import ops
+
+from kexue.batches import SequenceBatches
+from kexue.io import atomic_path, read_json, write_json
+from kexue.layers import CRF, viterbi_decode
+from kexue.text.vocab import Vocab
+from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
+
+_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)]*")
+_CLAUSE_END = re.compile(r"[，、：,:]")
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    maxlen: int = field(metadata={"min": 8})  # longest piece a line is cut into (characters)
+    min_count: int = field(metadata={"min": 1})  # rarer characters map to <unk>
+    bigrams: bool  # add the embedding of the bigram starting at each character
+    bigram_min_count: int = field(metadata={"min": 1})  # rarer bigrams map to <unk>
+    lexicon_min_count: int = field(metadata={"min": 0})  # training words seen this often form a lexicon feature; 0 = off
+    embedding_dim: int = field(metadata={"min": 1})  # per embedding (character, bigram)
+    encoder: Literal["cnn", "bilstm"]
+    layers: int = field(metadata={"min": 1})  # convolution layers, or stacked BiLSTMs
+    units: int = field(metadata={"min": 1})  # filters per convolution, or LSTM units per direction
+    kernel_size: int = field(metadata={"min": 1})  # convolution width (cnn)
+    dropout: float = field(metadata={"min": 0.0, "max": 0.95})
+    head: Literal["crf", "softmax"]  # CRF over tag paths, or independent per-character softmax
+    crf_lr_multiplier: float = field(metadata={"min": 0.0})  # transitions learn this much faster (post's trick)
+    fit: FitConfig
+
+
+def normalise_char(ch: str) -> str:
+    """The lookup form of a character: NFKC (full-width digits and letters → ASCII), lower case.
+    The text itself is never changed; only the vocabulary sees this form."""
+    return unicodedata.normalize("NFKC", ch).lower() or ch
+
+
+def pieces(text: str, maxlen: int) -> list[tuple[int, int]]:
+    """Cut ``text`` into ``(start, end)`` pieces of at most ``maxlen`` characters: after
+    sentence-final punctuation, then (for long sentences) after clause punctuation, then hard."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+    for cut in cuts:
+        if cut <= start:
+            continue
+        _cut_long(text, start, cut, maxlen, out)
+        start = cut
+    return out
+
+
+def _cut_long(text: str, start: int, end: int, maxlen: int, out: list[tuple[int, int]]) -> None:
+    while end - start > maxlen:
+        window = text[start : start + maxlen]
+        clause = [m.end() for m in _CLAUSE_END.finditer(window)]
+        cut = start + (clause[-1] if clause and clause[-1] > maxlen // 4 else maxlen)
+        out.append((start, cut))
+        start = cut
+    if end > start:
+        out.append((start, end))
+
+
+def char_bigrams(chars: Sequence[str]) -> list[str]:
+    """The bigram starting at each character; the last pairs with an end marker."""
+    return [a + b for a, b in zip(chars, [*chars[1:], "</s>"], strict=True)]
+
+
+LEXICON_LENGTHS = (2, 3, 4, 5, 6)  # the last one stands for "this long or longer" (up to 8)
+
+
+def lexicon_codes(norm: Sequence[str], lexicon: set[str]) -> np.ndarray:
+    """Per character, which lexicon words start and end at it, by length (2, 3, 4, 5, 6-8): two
+    bits per length, packed into one id in 1..1024 (0 is padding).
+
+    Why: a dictionary feature tells the network where known words could begin and end, which
+    a window of character embeddings sees only indirectly; segmenters have long used it (e.g.
+    Zhang, Zhang & Fu 2018, "Neural Networks Incorporating Dictionaries for Chinese Word
+    Segmentation")."""
+    n = len(norm)
+    codes = np.ones(n, dtype=np.int32)
+    for i in range(n):
+        bits = 0
+        for k, size in enumerate(LEXICON_LENGTHS):
+            sizes = range(size, 9) if size == LEXICON_LENGTHS[-1] else (size,)
+            if any(i + m <= n and "".join(norm[i : i + m]) in lexicon for m in sizes):
+                bits |= 1 << (2 * k)
+            if any(i - m + 1 >= 0 and "".join(norm[i - m + 1 : i + 1]) in lexicon for m in sizes):
+                bits |= 1 << (2 * k + 1)
+        codes[i] += bits
+    return codes
+
+
+LEXICON_IDS = 1 + 4 ** len(LEXICON_LENGTHS)
+
+
+@dataclass
+class Features:
+    """Vocabularies (and the lexicon) that turn a text piece into model inputs: character ids,
+    then bigram ids and lexicon codes when they are on."""
+
+    chars: Vocab
+    bigrams: Vocab | None
+    lexicon: set[str] | None = None
+
+    @classmethod
+    def build(cls, texts: Sequence[str], cfg: TaggerConfig,
+              words: Sequence[Sequence[str]] = ()) -> Features:
+        norm = [[normalise_char(c) for c in t] for t in texts]
+        chars = Vocab.build(norm, min_count=cfg.min_count)
+        pairs = Vocab.build((char_bigrams(n) for n in norm), min_count=cfg.bigram_min_count) \
+            if cfg.bigrams else None
+        lexicon = None
+        if cfg.lexicon_min_count:
+            counts = Counter("".join(normalise_char(c) for c in w) for line in words for w in line)
+            lexicon = {w for w, c in counts.items() if c >= cfg.lexicon_min_count and len(w) > 1}
+        return cls(chars, pairs, lexicon)
+
+    def encode(self, text: str) -> tuple[np.ndarray, ...]:
+        norm = [normalise_char(c) for c in text]
+        out = [self.chars.encode(norm)]
+        if self.bigrams is not None:
+            out.append(self.bigrams.encode(char_bigrams(norm)))
+        if self.lexicon is not None:
+            out.append(lexicon_codes(norm, self.lexicon))
+        return tuple(out)
+
+    def save(self, model_dir: Path) -> None:
+        self.chars.save(model_dir / "vocab.json")
+        if self.bigrams is not None:
+            self.bigrams.save(model_dir / "bigram_vocab.json")
+        if self.lexicon is not None:
+            write_json(model_dir / "lexicon.json", sorted(self.lexicon), indent=None)
+
+    @classmethod
+    def load(cls, model_dir: Path) -> Features:
+        bigrams, lexicon = model_dir / "bigram_vocab.json", model_dir / "lexicon.json"
+        return cls(Vocab.load(model_dir / "vocab.json"),
+                   Vocab.load(bigrams) if bigrams.is_file() else None,
+                   set(read_json(lexicon)) if lexicon.is_file() else None)
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class ZeroPadding(keras.layers.Layer):
+    """``x`` with the padded positions (id 0) set to zero, so a convolution sees the same
+    neighbourhood in a padded batch as in the sequence alone. Inputs: [x (batch, T, d), ids (batch, T)]."""
+
+    def call(self, inputs):
+        x, ids = inputs
+        keep = ops.cast(ops.expand_dims(ids > 0, -1), x.dtype)  # (batch, T, 1)
+        return x * keep
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+def build_model(cfg: TaggerConfig, num_tags: int, vocab_size: int, bigram_vocab_size: int,
+                name: str) -> keras.Model:
+    """Embeddings → encoder → per-character tag scores (+ CRF). The output is the emission
+    scores (CRF head) or the tag probabilities (softmax head), shape (batch, T, num_tags)."""
+    recurrent = cfg.encoder == "bilstm"
+    ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, T)
+    inputs = [ids]
+    x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=recurrent,
+                               name="char_embedding")(ids)  # (batch, T, dim)
+    if cfg.bigrams:
+        pair_ids = keras.Input(shape=(None,), dtype="int32", name="bigram_ids")  # (batch, T)
+        inputs.append(pair_ids)
+        pairs = keras.layers.Embedding(bigram_vocab_size, cfg.embedding_dim, mask_zero=recurrent,
+                                       name="bigram_embedding")(pair_ids)  # (batch, T, dim)
+        x = keras.layers.Concatenate(name="char_and_bigram")([x, pairs])  # (batch, T, 2 dim)
+    if cfg.lexicon_min_count:
+        codes = keras.Input(shape=(None,), dtype="int32", name="lexicon_codes")  # (batch, T)
+        inputs.append(codes)
+        lexical = keras.layers.Embedding(LEXICON_IDS, cfg.embedding_dim, mask_zero=recurrent,
+                                         name="lexicon_embedding")(codes)  # (batch, T, dim)
+        x = keras.layers.Concatenate(name="with_lexicon")([x, lexical])
+    x = keras.layers.Dropout(cfg.dropout, name="embedding_dropout")(x)
+    for i in range(cfg.layers):
+        if recurrent:
+            x = keras.layers.Bidirectional(
+                keras.layers.LSTM(cfg.units, return_sequences=True, name=f"lstm{i}"),
+                name=f"bilstm{i}")(x)  # (batch, T, 2 units)
+        else:
+            x = ZeroPadding(name=f"zero_padding{i}")([x, ids])
+            x = keras.layers.Conv1D(cfg.units, cfg.kernel_size, padding="same", activation="relu",
+                                    name=f"conv{i}")(x)  # (batch, T, units)
+        x = keras.layers.Dropout(cfg.dropout, name=f"dropout{i}")(x)
+    scores = keras.layers.Dense(num_tags, name="tag_scores")(x)  # (batch, T, num_tags)
+    if cfg.head == "crf":
+        out = CRF(num_tags, lr_multiplier=cfg.crf_lr_multiplier or 1.0, name="crf")(scores)
+    else:
+        out = keras.layers.Softmax(name="tag_probs")(scores)
+    return keras.Model(inputs if len(inputs) > 1 else ids, out, name=name)
+
+
+def _compile(model: keras.Model, cfg: TaggerConfig) -> None:
+    if cfg.head == "crf":
+        loss = model.get_layer("crf").loss
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=-1)
+    model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss=loss)
+
+
+@dataclass
+class Examples:
+    """Line pieces with their tag ids, ready for batching."""
+
+    inputs: tuple[list[np.ndarray], ...]
+    tags: list[np.ndarray]
+
+    @property
+    def chars(self) -> int:
+        return int(sum(len(t) for t in self.tags))
+
+
+def make_examples(texts: Sequence[str], tags: Sequence[Sequence[str]], tag_names: Sequence[str],
+                  features: Features, maxlen: int) -> Examples:
+    index = {t: i for i, t in enumerate(tag_names)}
+    columns: list[list[np.ndarray]] | None = None
+    tag_ids = []
+    for text, line_tags in zip(texts, tags, strict=True):
+        if len(text) != len(line_tags):
+            raise ValueError(f"{len(text)} characters but {len(line_tags)} tags: {text[:30]!r}")
+        for start, end in pieces(text, maxlen):
+            encoded = features.encode(text[start:end])
+            columns = columns or [[] for _ in encoded]
+            for column, array in zip(columns, encoded, strict=True):
+                column.append(array)
+            tag_ids.append(np.array([index[t] for t in line_tags[start:end]], dtype=np.int32))
+    return Examples(tuple(columns or []), tag_ids)
+
+
+def decode_batch(model: keras.Model, x, lengths: np.ndarray) -> list[np.ndarray]:
+    """Tag ids per sequence: Viterbi under the model's CRF, or the per-character argmax."""
+    scores = ops.convert_to_numpy(model(x, training=False))  # (batch, T, num_tags)
+    try:
+        crf = model.get_layer("crf")
+    except ValueError:
+        return [scores[b, : lengths[b]].argmax(-1) for b in range(len(lengths))]
+    return viterbi_decode(scores, ops.convert_to_numpy(crf.transitions), lengths)
+
+
+class DecodedScore(keras.callbacks.Callback):
+    """Logs ``val_<name>``: the family's own score (word F1, entity F1) of the decoded tags of
+    the validation pieces, so the best epoch is picked on what is reported, not on the loss.
+    ``score(gold, predicted)`` takes lists of tag-name sequences."""
+
+    def __init__(self, batches: SequenceBatches, tag_names: Sequence[str],
+                 score: Callable[[list[list[str]], list[list[str]]], float], name: str):
+        super().__init__()
+        self.batches, self.tag_names, self.score, self.name = batches, list(tag_names), score, name
+
+    def on_epoch_end(self, epoch, logs=None):
+        gold, predicted = [], []
+        for i in range(len(self.batches)):
+            x, y = self.batches[i]
+            lengths = (y >= 0).sum(axis=1)
+            for row, path in enumerate(decode_batch(self.model, x, lengths)):
+                gold.append([self.tag_names[t] for t in y[row, : lengths[row]]])
+                predicted.append([self.tag_names[t] for t in path])
+        if logs is not None:
+            logs[f"val_{self.name}"] = float(self.score(gold, predicted))
+
+
+def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
+                 train_rows: tuple[list[str], list[list[str]]],
+                 valid_rows: tuple[list[str], list[list[str]]],
+                 model_dir: str | Path, live_dir: str | Path | None,
+                 resume_root: str | Path | None, fingerprint: Sequence[Path],
+                 score: Callable[[list[list[str]], list[list[str]]], float],
+                 train_words: Sequence[Sequence[str]] = ()) -> dict:
+    """Train on ``(texts, tags)``, keeping the epoch with the best ``score`` (an F1 of decoded
+    validation tags); write ``model.keras``, the vocabularies, ``tags.json`` and
+    ``train_info.json`` into ``model_dir``. ``train_words`` (the training lines' words) feed
+    the lexicon feature when ``lexicon_min_count`` is on."""
+    model_dir = Path(model_dir)
+    resume_dir = None
+    if resume_root is not None:
+        resume_dir = Path(resume_root) / family / run_key(dataclasses.asdict(cfg), list(fingerprint))
+    seed_everything(cfg.fit.seed, cfg.fit.deterministic)
+    if cfg.lexicon_min_count and not train_words:
+        raise ValueError(f"{family}.lexicon_min_count={cfg.lexicon_min_count} needs the training "
+                         "words; set it to 0 for a corpus without word boundaries")
+    features = Features.build(train_rows[0], cfg, train_words)
+    train_ex = make_examples(*train_rows, tag_names, features, cfg.maxlen)
+    valid_ex = make_examples(*valid_rows, tag_names, features, cfg.maxlen)
+    multi = len(train_ex.inputs) > 1
+    train_batches = SequenceBatches(train_ex.inputs if multi else train_ex.inputs[0], train_ex.tags,
+                                    cfg.fit.batch_size, seed=cfg.fit.seed)
+    valid_batches = SequenceBatches(valid_ex.inputs if multi else valid_ex.inputs[0], valid_ex.tags,
+                                    cfg.fit.batch_size, shuffle=False)
+    with make_strategy(cfg.fit.distribute).scope():
+        model = build_model(cfg, len(tag_names), len(features.chars),
+                            len(features.bigrams) if features.bigrams else 0, name=family)
+        _compile(model, cfg)
+    result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_f1", mode="max",
+                 live_dir=live_dir, resume_dir=resume_dir,
+                 scorers=[DecodedScore(valid_batches, tag_names, score, "f1")])
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(model_dir / "model.keras") as tmp:
+        model.save(tmp)
+    features.save(model_dir)
+    write_json(model_dir / "tags.json", list(tag_names))
+    info = {"config": dataclasses.asdict(cfg), "vocab_size": len(features.chars),
+            "bigram_vocab_size": len(features.bigrams) if features.bigrams else 0,
+            "params": int(model.count_params()), "train_pieces": len(train_ex.tags),
+            "train_chars": train_ex.chars,
+            "chars_per_second": round(train_ex.chars * result.epochs_run
+                                      / max(result.train_seconds, 1e-9), 1),
+            **result.to_dict()}
+    write_json(model_dir / "train_info.json", info)
+    return info
+
+
+class Tagger:
+    """A trained tagger: texts in, one tag per character out (Viterbi for the CRF head)."""
+
+    def __init__(self, model_dir: str | Path, batch_chars: int = 16384, family: str = "segment"):
+        model_dir = Path(model_dir)
+        for name in ("model.keras", "vocab.json", "tags.json", "train_info.json"):
+            if not (model_dir / name).is_file():
+                raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
+                                        f"(`dvc repro train@{family}`)")
+        # compile=False: the CRF loss is a bound method of the layer, not a saved object, and
+        # inference needs no optimizer
+        self.model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True,
+                                             compile=False)
+        self.features = Features.load(model_dir)
+        self.tag_names: list[str] = read_json(model_dir / "tags.json")
+        self.info = read_json(model_dir / "train_info.json")
+        self.maxlen = self.info["config"]["maxlen"]
+        self.crf = self.info["config"]["head"] == "crf"
+        self.transitions = (ops.convert_to_numpy(self.model.get_layer("crf").transitions)
+                            if self.crf else None)
+        self.batch_chars = batch_chars
+        self._forward: Callable | None = None
+
+    def _scores(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        if self._forward is None:
+            import tensorflow as tf
+
+            self._forward = tf.function(lambda x: self.model(x, training=False),
+                                        reduce_retracing=True)
+        x = inputs if len(inputs) > 1 else inputs[0]
+        return self._forward(x).numpy()
+
+    def tag(self, texts: Sequence[str]) -> list[list[str]]:
+        """One tag name per character of each text (whitespace characters included)."""
+        spans = [(i, s, e) for i, text in enumerate(texts) for s, e in pieces(text, self.maxlen)]
+        encoded = [self.features.encode(texts[i][s:e]) for i, s, e in spans]
+        order = sorted(range(len(spans)), key=lambda k: (spans[k][2] - spans[k][1], k))
+        result = [[""] * len(t) for t in texts]
+        size_of = [e - s for _, s, e in spans]
+        start = 0
+        while start < len(order):
+            # sorted by length, so the piece just added is the batch's longest
+            end = start + 1
+            while end < len(order) and (end - start + 1) * size_of[order[end]] <= self.batch_chars:
+                end += 1
+            chunk = order[start:end]
+            longest = size_of[chunk[-1]]
+            lengths = np.array([spans[k][2] - spans[k][1] for k in chunk])
+            inputs = tuple(_pad_to([encoded[k][j] for k in chunk], longest)
+                           for j in range(len(encoded[chunk[0]])))
+            scores = self._scores(inputs)  # (batch, T, num_tags)
+            if self.crf:
+                paths = viterbi_decode(scores, self.transitions, lengths)
+            else:
+                paths = [scores[b, : lengths[b]].argmax(-1) for b in range(len(chunk))]
+            for k, path in zip(chunk, paths, strict=True):
+                i, s, _ = spans[k]
+                result[i][s : s + len(path)] = [self.tag_names[t] for t in path]
+            start += len(chunk)
+        return result
+
+    def throughput(self, texts: Sequence[str]) -> dict:
+        """Characters per second of :meth:`tag` on ``texts`` (after one warm-up call)."""
+        self.tag(texts[: min(len(texts), 64)])
+        begin = time.perf_counter()
+        self.tag(texts)
+        seconds = time.perf_counter() - begin
+        chars = sum(len(t) for t in texts)
+        return {"chars": chars, "seconds": round(seconds, 3),
+                "chars_per_second": round(chars / seconds, 1)}
+
+
+def tag_confusion_rows(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
+                       stride: int = 50) -> list[dict]:
+    """``{"actual", "predicted"}`` rows for DVC's confusion plot from every ``stride``-th
+    character (the full test set would be ~170k rows in git)."""
+    pairs = [(g, p) for gs, ps in zip(gold, predicted, strict=True)
+             for g, p in zip(gs, ps, strict=True)]
+    return [{"actual": g, "predicted": p} for g, p in pairs[::stride]]
+
+
+def _pad_to(arrays: list[np.ndarray], length: int) -> np.ndarray:
+    out = np.zeros((len(arrays), length), dtype=np.int32)
+    for row, array in enumerate(arrays):
+        out[row, : len(array)] = array
+    return out

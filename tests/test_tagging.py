@@ -1,0 +1,153 @@
+"""Sequence labelling (kexue.tagging) and the segment / ner families on small real cases."""
+
+import numpy as np
+import pytest
+from conftest import tiny_tagger_config
+
+from kexue.batches import SequenceBatches
+from kexue.config import parse
+from kexue.families import ner, segment
+from kexue.io import write_jsonl
+from kexue.tagging import Features, Tagger, build_model, pieces
+
+CFG = tiny_tagger_config(maxlen=16, layers=2, epochs=25)
+
+SENTENCES = [
+    (["我们", "在", "北京", "工作", "。"], [[3, 5, "LOC"]]),
+    (["张", "三", "去", "上海", "。"], [[0, 2, "PER"], [3, 5, "LOC"]]),
+    (["新华社", "记者", "报道", "。"], [[0, 3, "ORG"]]),
+]
+
+
+def _cfg(**overrides):
+    return parse(segment.Config, {**CFG, **overrides}, "segment")
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pd")
+    for split, repeat in (("train", 12), ("valid", 2), ("test", 2)):
+        rows = [{"line": i, "text": "".join(w), "words": w, "pos": ["x"] * len(w), "entities": e}
+                for i, (w, e) in enumerate(SENTENCES * repeat)]
+        write_jsonl(root / f"{split}.jsonl", rows)
+    return root
+
+
+def test_pieces_cover_the_text_within_maxlen():
+    text = "今天天气很好。我们去公园散步，然后回家吃饭，" + "很" * 40 + "！好？"
+    cuts = pieces(text, 16)
+    assert "".join(text[s:e] for s, e in cuts) == text
+    assert all(0 < e - s <= 16 for s, e in cuts)
+    assert (0, 7) in cuts  # a cut right after the first 。
+    assert pieces("", 16) == []
+
+
+def test_ragged_labels_are_padded_with_minus_one():
+    batches = SequenceBatches([np.array([3, 4, 5]), np.array([6])], [np.array([1, 2, 3]), np.array([0])],
+                              batch_size=2, shuffle=False)
+    x, y = batches[0]
+    assert x.shape == y.shape == (2, 3)
+    assert y.tolist() == [[0, -1, -1], [1, 2, 3]]
+
+
+@pytest.mark.parametrize("encoder", ["cnn", "bilstm"])
+def test_a_sequence_scores_the_same_alone_and_padded_in_a_batch(encoder):
+    cfg = _cfg(encoder=encoder)
+    model = build_model(cfg, 4, 20, 30, "m")
+    chars, pairs = np.array([[5, 6, 7]]), np.array([[8, 9, 10]])
+    alone = model((chars, pairs), training=False).numpy()[0]
+    batch_chars = np.array([[5, 6, 7, 0, 0], [1, 2, 3, 4, 5]])
+    batch_pairs = np.array([[8, 9, 10, 0, 0], [11, 12, 13, 14, 15]])
+    padded = model((batch_chars, batch_pairs), training=False).numpy()[0, :3]
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
+
+
+def test_features_normalise_full_width_characters():
+    feats = Features.build(["１９９８年"], _cfg())
+    assert feats.encode("1998年")[0].tolist() == feats.encode("１９９８年")[0].tolist()
+    assert 1 not in feats.encode("1998年")[0]  # no <unk>: the forms share ids
+
+
+@pytest.fixture(scope="module")
+def segmenter_dir(toy_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg") / "model"
+    info = segment.train(_cfg(), toy_data, out, None, None)
+    assert info["epochs_run"] == 25 and info["train_chars"] > 0
+    return out
+
+
+def test_segmenter_learns_and_reproduces_its_training_words(segmenter_dir, toy_data):
+    seg = segment.Segmenter(segmenter_dir)
+    words = seg.cut(["".join(w) for w, _ in SENTENCES])
+    assert words == [w for w, _ in SENTENCES]
+    assert seg.cut(["我们 在北京"]) == [["我们", "在", "北京"]]  # whitespace separates and is dropped
+    metrics, rows = segment.evaluate(segmenter_dir, toy_data)
+    assert metrics["test"]["f1"] == 1.0 and metrics["test"]["oov_rate"] == 0.0
+    assert metrics["cost"]["inference_chars_per_second"] > 0
+    assert rows and set(rows[0]) == {"actual", "predicted"}
+
+
+def test_softmax_head_trains_with_padded_labels_ignored(toy_data, tmp_path):
+    segment.train(_cfg(head="softmax"), toy_data, tmp_path / "m", None, None)
+    tagger = Tagger(tmp_path / "m")
+    assert not tagger.crf
+    assert segment.Segmenter(tmp_path / "m").cut(["新华社记者报道。"]) == [["新华社", "记者", "报道", "。"]]
+
+
+def test_ner_learns_entities_and_scores_them(toy_data, tmp_path):
+    ner.train(parse(ner.Config, CFG, "ner"), toy_data, tmp_path / "ner", None, None)
+    rec = ner.Recognizer(tmp_path / "ner")
+    assert rec.spans(["张三去上海。"]) == [[(0, 2, "PER"), (3, 5, "LOC")]]
+    metrics, _ = ner.evaluate(tmp_path / "ner", toy_data)
+    assert metrics["test"]["f1"] == 1.0 and metrics["test"]["per_type"]["ORG"]["gold"] == 2
+
+
+def test_max_match_takes_the_longest_vocabulary_word():
+    vocab = {"研究", "研究生", "生命", "起源"}
+    assert segment.max_match("研究生命起源", vocab, 3) == ["研究生", "命", "起源"]  # greedy's known flaw
+    assert segment.max_match("", vocab, 3) == []
+
+
+def test_entity_scores_on_a_hand_checked_case():
+    gold = [[(0, 2, "PER"), (3, 5, "LOC")], [(0, 3, "ORG")]]
+    pred = [[(0, 2, "PER"), (3, 6, "LOC")], [(0, 3, "ORG"), (4, 5, "PER")]]
+    s = ner.entity_scores(gold, pred)
+    assert (s["precision"], s["recall"], s["entities"]) == (0.5, 0.6667, 3)  # 2 of 4, 2 of 3
+    assert s["per_type"]["PER"] == {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "gold": 1,
+                                    "predicted": 2}
+    assert s["per_type"]["LOC"]["f1"] == 0.0
+
+
+def test_gazetteer_is_leftmost_longest():
+    lexicon = {"北京": "LOC", "北京大学": "ORG", "张三": "PER"}
+    assert ner.gazetteer_spans("张三在北京大学", lexicon, 4) == [(0, 2, "PER"), (3, 7, "ORG")]
+
+
+def test_jieba_and_max_match_peers_score_the_same_lines(toy_data):
+    cfg = segment.BaselineConfig(jieba=True, max_match_longest=4, softmax_ablation=False)
+    peers = segment.baselines(cfg, toy_data)
+    assert set(peers) == {"jieba_hmm", "jieba_no_hmm", "max_match"}
+    assert peers["max_match"]["test"]["f1"] == 1.0  # every test word is a training word
+    for peer in peers.values():
+        assert 0 < peer["test"]["f1"] <= 1 and peer["chars_per_second"] > 0
+
+
+def test_lexicon_codes_mark_where_known_words_start_and_end():
+    from kexue.tagging import lexicon_codes
+
+    codes = lexicon_codes(list("我们在北京大学"), {"我们", "北京", "北京大学", "大学"})
+    bits = [int(c) - 1 for c in codes]
+    start2, end2, start4, end4 = 1, 2, 1 << 4, 1 << 5  # length-2 and length-4 bits
+    assert bits[0] == start2 and bits[1] == end2 and bits[2] == 0  # 我们 / 在
+    assert bits[3] == start2 | start4  # 北京 and 北京大学 start at 北
+    assert bits[4] == end2 and bits[5] == start2  # 北京 ends at 京; 大学 starts at 大
+    assert bits[6] == end2 | end4  # 大学 and 北京大学 end at 学
+    assert lexicon_codes([], {"我们"}).shape == (0,)
+
+
+def test_segmenter_with_the_lexicon_feature_trains_and_reloads(toy_data, tmp_path):
+    segment.train(_cfg(lexicon_min_count=1), toy_data, tmp_path / "m", None, None)
+    assert (tmp_path / "m" / "lexicon.json").is_file()
+    seg = segment.Segmenter(tmp_path / "m")
+    assert seg.tagger.features.lexicon and "新华社" in seg.tagger.features.lexicon
+    assert seg.cut(["张三去上海。"]) == [["张", "三", "去", "上海", "。"]]
