@@ -43,7 +43,7 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["baselines"]["sentiment"]["c_grid"] = [1.0]
     params["prepare_people_daily"]["limit_lines"] = 300
     for family in ("segment", "ner"):
-        params[family].update(embedding_dim=8, units=16, layers=1)
+        params[family].update(embedding_dim=8, units=16, layers=1, members=1)
         params[family]["fit"]["epochs"] = 1
     params["baselines"]["segment"]["softmax_ablation"] = False
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))

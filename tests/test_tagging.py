@@ -151,3 +151,15 @@ def test_segmenter_with_the_lexicon_feature_trains_and_reloads(toy_data, tmp_pat
     seg = segment.Segmenter(tmp_path / "m")
     assert seg.tagger.features.lexicon and "新华社" in seg.tagger.features.lexicon
     assert seg.cut(["张三去上海。"]) == [["张", "三", "去", "上海", "。"]]
+
+
+def test_a_seed_ensemble_is_one_saved_model_with_averaged_transitions(toy_data, tmp_path):
+    info = segment.train(_cfg(members=2, **{"fit": {**CFG["fit"], "epochs": 15}}), toy_data,
+                         tmp_path / "m", None, None)
+    assert len(info["members"]) == 2 and info["valid_f1_ensemble"] == 1.0
+    seg = segment.Segmenter(tmp_path / "m")
+    members = [layer for layer in seg.tagger.model.layers if layer.name.startswith("member")]
+    assert len(members) == 2
+    mean = np.mean([m.get_layer("crf").transitions.numpy() for m in members], axis=0)
+    np.testing.assert_allclose(seg.tagger.transitions, mean, atol=1e-6)
+    assert seg.cut(["张三去上海。"]) == [["张", "三", "去", "上海", "。"]]

@@ -85,7 +85,11 @@ class SequenceBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         idx = self._batches[index]
-        xs = tuple(pad([inp[i] for i in idx]) for inp in self.inputs)
+        # Odd batches get one more padded step. Keras fixes the input signature from the first
+        # two batches it peeks at, and a length they happen to share becomes a fixed dimension
+        # that a later, shorter batch breaks; an extra padded step is masked and changes nothing.
+        length = int(self.lengths[idx].max()) + index % 2
+        xs = tuple(pad([inp[i] for i in idx], length) for inp in self.inputs)
         x = xs if self.multi else xs[0]
         if self.labels is None:
             return (x,)

@@ -52,6 +52,7 @@ class TaggerConfig:
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})
     head: Literal["crf", "softmax"]  # CRF over tag paths, or independent per-character softmax
     crf_lr_multiplier: float = field(metadata={"min": 0.0})  # transitions learn this much faster (post's trick)
+    members: int = field(metadata={"min": 1})  # seed ensemble: emissions and transitions averaged
     fit: FitConfig
 
 
@@ -288,6 +289,24 @@ class DecodedScore(keras.callbacks.Callback):
             logs[f"val_{self.name}"] = float(self.score(gold, predicted))
 
 
+def average_members(members: list[keras.Model], crf: bool, name: str) -> keras.Model:
+    """One model from a seed ensemble: the members' emissions (or probabilities) averaged, and
+    for the CRF head a CRF whose transitions are the members' mean, so Viterbi maximises the
+    members' average path score."""
+    inputs = [keras.Input(shape=(None,), dtype="int32", name=t.name.split(":")[0])
+              for t in members[0].inputs]  # (batch, T) each
+    x = inputs if len(inputs) > 1 else inputs[0]
+    outputs = [member(x) for member in members]  # each (batch, T, num_tags)
+    out = keras.layers.Average(name="average")(outputs)
+    if crf:
+        num_tags = members[0].get_layer("crf").num_tags
+        layer = CRF(num_tags, name="crf")
+        out = layer(out)
+        layer.set_weights([np.mean([ops.convert_to_numpy(m.get_layer("crf").transitions)
+                                    for m in members], axis=0)])
+    return keras.Model(x, out, name=name)
+
+
 def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
                  train_rows: tuple[list[str], list[list[str]]],
                  valid_rows: tuple[list[str], list[list[str]]],
@@ -315,15 +334,54 @@ def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
                                     cfg.fit.batch_size, seed=cfg.fit.seed)
     valid_batches = SequenceBatches(valid_ex.inputs if multi else valid_ex.inputs[0], valid_ex.tags,
                                     cfg.fit.batch_size, shuffle=False)
-    with make_strategy(cfg.fit.distribute).scope():
-        model = build_model(cfg, len(tag_names), len(features.chars),
-                            len(features.bigrams) if features.bigrams else 0, name=family)
-        _compile(model, cfg)
-    result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_f1", mode="max",
-                 live_dir=live_dir, resume_dir=resume_dir,
-                 scorers=[DecodedScore(valid_batches, tag_names, score, "f1")])
+    models, results = [], []
+    for index in range(cfg.members):
+        done = resume_dir / f"member{index}.keras" if resume_dir is not None else None
+        if done is not None and done.is_file():  # finished before an interruption
+            models.append(keras.saving.load_model(done, safe_mode=True, compile=False))
+            results.append(read_json(done.with_suffix(".json")))
+            continue
+        seed = cfg.fit.seed + index
+        seed_everything(seed, cfg.fit.deterministic)
+        train_batches = SequenceBatches(train_ex.inputs if multi else train_ex.inputs[0],
+                                        train_ex.tags, cfg.fit.batch_size, seed=seed)
+        name = f"member{index}" if cfg.members > 1 else family
+        with make_strategy(cfg.fit.distribute).scope():
+            model = build_model(cfg, len(tag_names), len(features.chars),
+                                len(features.bigrams) if features.bigrams else 0, name=name)
+            _compile(model, cfg)
+        result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_f1", mode="max",
+                     live_dir=live_dir,
+                     resume_dir=resume_dir / name if resume_dir is not None else None,
+                     live_prefix=f"{name}/" if cfg.members > 1 else "", keep_curves=index > 0,
+                     scorers=[DecodedScore(valid_batches, tag_names, score, "f1")])
+        if done is not None:
+            with atomic_path(done) as tmp:
+                model.save(tmp)
+            write_json(done.with_suffix(".json"), result.to_dict())
+        models.append(model)
+        results.append(result.to_dict())
+    if cfg.members > 1:
+        # uncompiled copies: a compiled member carries the CRF's bound-method loss in its saved
+        # config, which a nested model cannot be loaded with
+        copies = []
+        for member in models:
+            copy = build_model(cfg, len(tag_names), len(features.chars),
+                               len(features.bigrams) if features.bigrams else 0, name=member.name)
+            copy.set_weights(member.get_weights())
+            copies.append(copy)
+        model = average_members(copies, cfg.head == "crf", family)
+    else:
+        model = models[0]
     if resume_dir is not None:
         shutil.rmtree(resume_dir, ignore_errors=True)
+    ensemble_f1 = None
+    if cfg.members > 1:
+        scorer = DecodedScore(valid_batches, tag_names, score, "f1")
+        scorer.set_model(model)
+        logs: dict = {}
+        scorer.on_epoch_end(0, logs)
+        ensemble_f1 = logs["val_f1"]
     model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / "model.keras") as tmp:
         model.save(tmp)
@@ -333,9 +391,13 @@ def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
             "bigram_vocab_size": len(features.bigrams) if features.bigrams else 0,
             "params": int(model.count_params()), "train_pieces": len(train_ex.tags),
             "train_chars": train_ex.chars,
-            "chars_per_second": round(train_ex.chars * result.epochs_run
-                                      / max(result.train_seconds, 1e-9), 1),
-            **result.to_dict()}
+            "train_seconds": round(sum(r["train_seconds"] for r in results), 2),
+            "chars_per_second": round(train_ex.chars * sum(r["epochs_run"] for r in results)
+                                      / max(sum(r["train_seconds"] for r in results), 1e-9), 1),
+            "epochs_run": sum(r["epochs_run"] for r in results),
+            "best_epoch": results[0]["best_epoch"], "best_value": results[0]["best_value"],
+            "monitor": results[0]["monitor"], "history": results[0]["history"],
+            "valid_f1_ensemble": ensemble_f1, "members": results}
     write_json(model_dir / "train_info.json", info)
     return info
 

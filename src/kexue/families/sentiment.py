@@ -130,7 +130,6 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     if resume_root is not None:
         key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"])
         resume_dir = Path(resume_root) / "sentiment" / key
-    seed_everything(cfg.fit.seed, cfg.fit.deterministic)
     train_texts, train_y = _load_split(data_dir, "train")
     valid_texts, valid_y = _load_split(data_dir, "valid")
     vocab = Vocab.build((tokens(t) for t in train_texts), min_count=cfg.min_count)
@@ -244,12 +243,21 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     clf = SentimentClassifier(model_dir)
     data_dir = Path(data_dir)
     metrics: dict = {}
+    members = clf.member_names()
+    if members:
+        metrics["members"] = {name: {} for name in members}
     rows: list[dict] = []
     seconds = 0.0
     for split in ("test", "valid"):
         texts, y = _load_split(data_dir, split)
         start = time.perf_counter()
-        prob = clf.predict_proba(texts)
+        if members:  # each member once; the ensemble's output is their mean
+            member_probs = {name: clf.predict_proba(texts, member=name) for name in members}
+            prob = np.mean(list(member_probs.values()), axis=0)
+            for name, p in member_probs.items():
+                metrics["members"][name][split] = classification_metrics(y.astype(int), p)
+        else:
+            prob = clf.predict_proba(texts)
         elapsed = time.perf_counter() - start
         if split == "test":
             seconds = elapsed
@@ -259,14 +267,6 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             metrics_cm = {"labels": LABELS, "matrix": cm.tolist()}
         metrics[split] = classification_metrics(y.astype(int), prob)
     metrics["test"]["confusion"] = metrics_cm
-    if clf.member_names():  # each member alone, to show what the ensemble adds
-        metrics["members"] = {}
-        for name in clf.member_names():
-            metrics["members"][name] = {}
-            for split in ("test", "valid"):
-                texts, y = _load_split(data_dir, split)
-                prob = clf.predict_proba(texts, member=name)
-                metrics["members"][name][split] = classification_metrics(y.astype(int), prob)
     info = clf.info
     metrics["cost"] = {
         "train_seconds": info["train_seconds"],
