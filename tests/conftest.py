@@ -59,5 +59,5 @@ def tiny_tagger_config(maxlen: int, layers: int, epochs: int) -> dict:
     return {"maxlen": maxlen, "min_count": 1, "bigrams": True, "bigram_min_count": 1,
             "lexicon_min_count": 0, "embedding_dim": 8, "encoder": "cnn", "layers": layers,
             "units": 16, "kernel_size": 3, "dropout": 0.0, "head": "crf", "crf_lr_multiplier": 1.0,
-            "members": 1, "fit": {"epochs": epochs, "batch_size": 8, "seed": 0, "deterministic": True,
+            "members": 1, "inference_dtype": "float32", "fit": {"epochs": epochs, "batch_size": 8, "seed": 0, "deterministic": True,
                     "distribute": "none", "optimizer": optimizer}}

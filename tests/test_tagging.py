@@ -1,5 +1,7 @@
 """Sequence labelling (kexue.tagging) and the segment / ner families on small real cases."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import tiny_tagger_config
@@ -135,14 +137,16 @@ def test_jieba_and_max_match_peers_score_the_same_lines(toy_data):
 def test_lexicon_codes_mark_where_known_words_start_and_end():
     from kexue.tagging import lexicon_codes
 
-    codes = lexicon_codes(list("我们在北京大学"), {"我们", "北京", "北京大学", "大学"})
+    codes = lexicon_codes("我们在北京大学", {"我们", "北京", "北京大学", "大学"})
     bits = [int(c) - 1 for c in codes]
     start2, end2, start4, end4 = 1, 2, 1 << 4, 1 << 5  # length-2 and length-4 bits
     assert bits[0] == start2 and bits[1] == end2 and bits[2] == 0  # 我们 / 在
     assert bits[3] == start2 | start4  # 北京 and 北京大学 start at 北
     assert bits[4] == end2 and bits[5] == start2  # 北京 ends at 京; 大学 starts at 大
     assert bits[6] == end2 | end4  # 大学 and 北京大学 end at 学
-    assert lexicon_codes([], {"我们"}).shape == (0,)
+    assert lexicon_codes("", {"我们"}).shape == (0,)
+    long_word = lexicon_codes("一二三四五六七", {"一二三四五六七"})  # length 7 shares the 6-8 bits
+    assert long_word[0] - 1 == 1 << 8 and long_word[6] - 1 == 1 << 9
 
 
 def test_segmenter_with_the_lexicon_feature_trains_and_reloads(toy_data, tmp_path):
@@ -151,6 +155,16 @@ def test_segmenter_with_the_lexicon_feature_trains_and_reloads(toy_data, tmp_pat
     seg = segment.Segmenter(tmp_path / "m")
     assert seg.tagger.features.lexicon and "新华社" in seg.tagger.features.lexicon
     assert seg.cut(["张三去上海。"]) == [["张", "三", "去", "上海", "。"]]
+
+    # the same model computing in bfloat16 decodes the same words
+    info_path = tmp_path / "m" / "train_info.json"
+    info = json.loads(info_path.read_text())
+    info["config"]["inference_dtype"] = "bfloat16"
+    info_path.write_text(json.dumps(info))
+    fast = segment.Segmenter(tmp_path / "m")
+    assert fast.tagger.model.get_layer("conv0").compute_dtype == "bfloat16"
+    texts = ["".join(w) for w, _ in SENTENCES]
+    assert fast.cut(texts) == seg.cut(texts)
 
 
 def test_a_seed_ensemble_is_one_saved_model_with_averaged_transitions(toy_data, tmp_path):
@@ -163,3 +177,13 @@ def test_a_seed_ensemble_is_one_saved_model_with_averaged_transitions(toy_data, 
     mean = np.mean([m.get_layer("crf").transitions.numpy() for m in members], axis=0)
     np.testing.assert_allclose(seg.tagger.transitions, mean, atol=1e-6)
     assert seg.cut(["张三去上海。"]) == [["张", "三", "去", "上海", "。"]]
+
+    # the same ensemble computing in bfloat16 decodes the same words
+    info_path = tmp_path / "m" / "train_info.json"
+    info = json.loads(info_path.read_text())
+    info["config"]["inference_dtype"] = "bfloat16"
+    info_path.write_text(json.dumps(info))
+    fast = segment.Segmenter(tmp_path / "m")
+    assert fast.tagger.model.get_layer("member0").get_layer("conv0").compute_dtype == "bfloat16"
+    texts = ["".join(w) for w, _ in SENTENCES]
+    assert fast.cut(texts) == seg.cut(texts)
