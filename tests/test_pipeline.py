@@ -104,9 +104,12 @@ def test_tiny_pipeline_end_to_end(repo_copy):
 
     # determinism: a forced retrain gives the same metrics (cost aside)
     _run(repo, "dvc", "repro", "--force", "--single-item", "train@sentiment")
+    _run(repo, "dvc", "repro", "--force", "--single-item", "train@segment")
     _run(repo, "dvc", "repro")
     again = json.loads((repo / "metrics/sentiment.json").read_text())
     assert again["test"] == metrics["test"] and again["valid"] == metrics["valid"]
+    segment_again = json.loads((repo / "metrics/segment.json").read_text())
+    assert segment_again["test"] == segment["test"] and segment_again["valid"] == segment["valid"]
 
     # a sentiment param change touches only the sentiment stages and what follows them
     old_dropout = yaml.safe_load((repo / "params.yaml").read_text())["sentiment"]["dropout"]
