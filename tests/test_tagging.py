@@ -21,6 +21,18 @@ SENTENCES = [
 ]
 
 
+TEXTS = ["".join(w) for w, _ in SENTENCES]
+
+
+def _in_bfloat16(model_dir):
+    """The trained segmenter reloaded with ``inference_dtype: bfloat16`` in its train_info."""
+    info_path = model_dir / "train_info.json"
+    info = json.loads(info_path.read_text())
+    info["config"]["inference_dtype"] = "bfloat16"
+    info_path.write_text(json.dumps(info))
+    return segment.Segmenter(model_dir)
+
+
 def _cfg(**overrides):
     return parse(segment.Config, {**CFG, **overrides}, "segment")
 
@@ -157,14 +169,9 @@ def test_segmenter_with_the_lexicon_feature_trains_and_reloads(toy_data, tmp_pat
     assert seg.cut(["张三去上海。"]) == [["张", "三", "去", "上海", "。"]]
 
     # the same model computing in bfloat16 decodes the same words
-    info_path = tmp_path / "m" / "train_info.json"
-    info = json.loads(info_path.read_text())
-    info["config"]["inference_dtype"] = "bfloat16"
-    info_path.write_text(json.dumps(info))
-    fast = segment.Segmenter(tmp_path / "m")
+    fast = _in_bfloat16(tmp_path / "m")
     assert fast.tagger.model.get_layer("conv0").compute_dtype == "bfloat16"
-    texts = ["".join(w) for w, _ in SENTENCES]
-    assert fast.cut(texts) == seg.cut(texts)
+    assert fast.cut(TEXTS) == seg.cut(TEXTS)
 
 
 def test_a_seed_ensemble_is_one_saved_model_with_averaged_transitions(toy_data, tmp_path):
@@ -179,11 +186,6 @@ def test_a_seed_ensemble_is_one_saved_model_with_averaged_transitions(toy_data, 
     assert seg.cut(["张三去上海。"]) == [["张", "三", "去", "上海", "。"]]
 
     # the same ensemble computing in bfloat16 decodes the same words
-    info_path = tmp_path / "m" / "train_info.json"
-    info = json.loads(info_path.read_text())
-    info["config"]["inference_dtype"] = "bfloat16"
-    info_path.write_text(json.dumps(info))
-    fast = segment.Segmenter(tmp_path / "m")
+    fast = _in_bfloat16(tmp_path / "m")
     assert fast.tagger.model.get_layer("member0").get_layer("conv0").compute_dtype == "bfloat16"
-    texts = ["".join(w) for w, _ in SENTENCES]
-    assert fast.cut(texts) == seg.cut(texts)
+    assert fast.cut(TEXTS) == seg.cut(TEXTS)

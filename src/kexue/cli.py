@@ -36,77 +36,69 @@ def _emit(rows: Iterable[dict]) -> None:
     sys.stdout.flush()
 
 
-def sentiment(args: argparse.Namespace) -> int:
-    from kexue.families.sentiment import LABELS, SentimentClassifier
-
+def _serve(command: str, loader, args: argparse.Namespace, rows) -> int:
+    """Load the command's model, run ``rows(model, texts)`` over the input in chunks and print
+    its JSON lines; a missing model is a one-line error and exit code 1."""
     texts = _inputs(args)
-    clf = _load("sentiment", SentimentClassifier, args.model)
-    if clf is None:
+    try:
+        model = loader(args.model)
+    except FileNotFoundError as err:
+        print(f"kexue {command}: {err}", file=sys.stderr)
         return 1
     for chunk in _batched(texts, 1024):
-        probs = clf.predict_proba(chunk)
-        _emit({"text": t, "label": LABELS[int(p >= 0.5)], "prob_pos": round(float(p), 4)}
-              for t, p in zip(chunk, probs, strict=True))
+        _emit(rows(model, chunk))
     return 0
 
 
-def _load(command: str, loader, model_dir: str):
-    """The command's trained model, or None after a message naming what is missing."""
-    try:
-        return loader(model_dir)
-    except FileNotFoundError as err:
-        print(f"kexue {command}: {err}", file=sys.stderr)
-        return None
+def sentiment(args: argparse.Namespace) -> int:
+    from kexue.families.sentiment import LABELS, SentimentClassifier
+
+    def rows(clf, texts):
+        probs = clf.predict_proba(texts)
+        return ({"text": t, "label": LABELS[int(p >= 0.5)], "prob_pos": round(float(p), 4)}
+                for t, p in zip(texts, probs, strict=True))
+
+    return _serve("sentiment", SentimentClassifier, args, rows)
 
 
 def segment(args: argparse.Namespace) -> int:
     from kexue.families.segment import Segmenter
 
-    texts = _inputs(args)
-    segmenter = _load("segment", Segmenter, args.model)
-    if segmenter is None:
-        return 1
-    for chunk in _batched(texts, 1024):
-        words = segmenter.cut(chunk)
-        _emit({"text": t, "words": w} for t, w in zip(chunk, words, strict=True))
-    return 0
+    def rows(segmenter, texts):
+        words = segmenter.cut(texts)
+        return ({"text": t, "words": w} for t, w in zip(texts, words, strict=True))
+
+    return _serve("segment", Segmenter, args, rows)
 
 
 def ner(args: argparse.Namespace) -> int:
     from kexue.families.ner import Recognizer
 
-    texts = _inputs(args)
-    recognizer = _load("ner", Recognizer, args.model)
-    if recognizer is None:
-        return 1
-    for chunk in _batched(texts, 1024):
-        spans = recognizer.spans(chunk)
-        _emit({"text": t,
-               "entities": [{"text": t[start:end], "type": kind, "start": start, "end": end}
-                            for start, end, kind in s]}
-              for t, s in zip(chunk, spans, strict=True))
-    return 0
+    def rows(recognizer, texts):
+        spans = recognizer.spans(texts)
+        return ({"text": t,
+                 "entities": [{"text": t[start:end], "type": kind, "start": start, "end": end}
+                              for start, end, kind in s]}
+                for t, s in zip(texts, spans, strict=True))
+
+    return _serve("ner", Recognizer, args, rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kexue", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("sentiment", help="positive/negative review sentiment (JSON lines out)")
-    p.add_argument("text", nargs="*", help="texts to classify (default: --file or stdin)")
-    p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
-    p.add_argument("--model", default="models/sentiment", help="trained model directory")
-    p.set_defaults(func=sentiment)
-    p = sub.add_parser("segment", help="Chinese word segmentation (JSON lines out)")
-    p.add_argument("text", nargs="*", help="texts to segment (default: --file or stdin)")
-    p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
-    p.add_argument("--model", default="models/segment", help="trained model directory")
-    p.set_defaults(func=segment)
-    p = sub.add_parser("ner", help="person / place / organisation names (JSON lines out)")
-    p.add_argument("text", nargs="*", help="texts to tag (default: --file or stdin)")
-    p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
-    p.add_argument("--model", default="models/ner", help="trained model directory")
-    p.set_defaults(func=ner)
+    commands = (
+        ("sentiment", sentiment, "positive/negative review sentiment", "classify"),
+        ("segment", segment, "Chinese word segmentation", "segment"),
+        ("ner", ner, "person / place / organisation names", "tag"),
+    )
+    for name, func, what, verb in commands:
+        p = sub.add_parser(name, help=f"{what} (JSON lines out)")
+        p.add_argument("text", nargs="*", help=f"texts to {verb} (default: --file or stdin)")
+        p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
+        p.add_argument("--model", default=f"models/{name}", help="trained model directory")
+        p.set_defaults(func=func)
     return parser
 
 
