@@ -1,120 +1,167 @@
+import itertools
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 
+from kexue.corpora.people_daily import segmentation_scores
 from kexue.text.discovery import (
-    DEFAULT_THRESHOLDS,
-    UnigramSegmenter,
+    DiscoveryConfig,
+    Lexicon,
     average_char_entropy,
-    build_lexicon,
-    cohesion_split,
-    count_ngrams,
-    min_cohesion,
-    segment_texts,
-    segment_with_lexicon,
+    best_segmentation,
+    learn_lexicon,
+    ngram_statistics,
+    pretokenize,
 )
-
-VOCAB = ["我们", "北京", "喜欢", "天气", "很好", "今天", "学习", "中文", "电脑", "朋友", "图书馆", "的"]
 
 
 @pytest.fixture(scope="module")
 def synthetic():
-    """3000 sentences of 3..8 words drawn uniformly (seeded) from VOCAB: (texts, gold words)."""
+    """4000 sentences of 3..11 words drawn (seeded) from ~300 random words of 1..4 characters
+    over a 400-character alphabet, with Zipfian word frequencies: (texts, gold words, vocab)."""
     rng = np.random.default_rng(0)
-    gold = [[VOCAB[i] for i in rng.integers(0, len(VOCAB), size=rng.integers(3, 9))]
-            for _ in range(3000)]
-    return ["".join(words) for words in gold], gold
+    chars = [chr(0x4E00 + i) for i in rng.choice(5000, size=400, replace=False)]
+    lengths = rng.choice([1, 2, 3, 4], size=300, p=[0.2, 0.55, 0.15, 0.1])
+    vocab = sorted({"".join(rng.choice(chars, size=n)) for n in lengths})
+    vocab = [vocab[i] for i in rng.permutation(len(vocab))]
+    p = 1 / np.arange(1, len(vocab) + 1)
+    gold = [[vocab[i] for i in rng.choice(len(vocab), size=rng.integers(3, 12), p=p / p.sum())]
+            for _ in range(4000)]
+    return ["".join(words) for words in gold], gold, vocab
 
 
-def _spans(words):
-    spans, offset = set(), 0
-    for word in words:
-        spans.add((offset, offset + len(word)))
-        offset += len(word)
-    return spans
+def test_pretokenize_numbers_latin_marks():
+    assert pretokenize("１９９７年１月筹资６３．５万元，ＶＣＤ机——好") == [
+        ("num", "１９９７年"), ("num", "１月"), ("cjk", "筹资"), ("num", "６３．５万"),
+        ("cjk", "元"), ("other", "，"), ("lat", "ＶＣＤ"), ("cjk", "机"), ("other", "——"),
+        ("cjk", "好")]
+    assert pretokenize("5 个 50%", number_suffixes="") == [
+        ("num", "5"), ("cjk", "个"), ("num", "50%")]
+    assert pretokenize("４年", number_suffixes="") == [("num", "４"), ("cjk", "年")]
+    assert pretokenize("") == []
 
 
-def _word_f1(gold, predicted):
-    correct = n_gold = n_pred = 0
-    for g, p in zip(gold, predicted, strict=True):
-        correct += len(_spans(g) & _spans(p))
-        n_gold, n_pred = n_gold + len(g), n_pred + len(p)
-    precision, recall = correct / n_pred, correct / n_gold
-    return 2 * precision * recall / (precision + recall)
+def _brute_force_entropies(texts, n):
+    """Per n-gram of Chinese characters: count, left and right neighbour entropies (nats)."""
+    right, left, count = {}, {}, Counter()
+    for text in texts:
+        units = ["<b>"]
+        for kind, piece in pretokenize(text):
+            units.extend(piece if kind == "cjk" else [piece])
+        units.append("<b>")
+        for i in range(1, len(units) - n):
+            gram = units[i : i + n]
+            if all(len(u) == 1 and "\u4e00" <= u <= "\u9fff" for u in gram):
+                key = "".join(gram)
+                count[key] += 1
+                right.setdefault(key, Counter())[units[i + n]] += 1
+                left.setdefault(key, Counter())[units[i - 1]] += 1
+
+    def entropy(counter):
+        p = np.array(list(counter.values()), dtype=float) / sum(counter.values())
+        return float(-(p * np.log(p)).sum())
+
+    return {k: (count[k], entropy(left[k]), entropy(right[k])) for k in count}
 
 
-def test_count_ngrams_exact_and_not_across_texts():
-    counts, total = count_ngrams(["我爱我家", "爱家"], max_n=3)
-    assert total == 6
-    assert counts == {"我": 2, "爱": 2, "家": 2,
-                      "我爱": 1, "爱我": 1, "我家": 1, "爱家": 1,
-                      "我爱我": 1, "爱我家": 1}  # no 家爱 (across the two texts)
-    assert count_ngrams(["我爱我家"], max_n=1) == ({"我": 2, "爱": 1, "家": 1}, 4)
+def test_ngram_statistics_match_brute_force_and_vbe_definition():
+    texts = ["我爱北京，北京爱我", "北京天安门", "我爱天安门。我爱北京", "天安门"]
+    stats = ngram_statistics(texts, max_n=3)
+    for n in (1, 2, 3):
+        table = stats.by_length[n]
+        expected = _brute_force_entropies(texts, n)
+        assert set(table["ngrams"]) == set(expected)
+        for i, gram in enumerate(table["ngrams"]):
+            count, h_left, h_right = expected[gram]
+            assert table["count"][i] == count
+            assert table["h_left"][i] == pytest.approx(h_left)
+            assert table["h_right"][i] == pytest.approx(h_right)
+    two, one = stats.by_length[2], stats.by_length[1]
+    h1 = {g: (hl, hr) for g, hl, hr in zip(one["ngrams"], one["h_left"], one["h_right"], strict=True)}
+    for i, gram in enumerate(two["ngrams"]):
+        assert two["vbe_right"][i] == pytest.approx(two["h_right"][i] - h1[gram[0]][1])
+        assert two["vbe_left"][i] == pytest.approx(two["h_left"][i] - h1[gram[1]][0])
+    # 北京 is followed once each by ，, 爱, 天 and the end of a text: H_right = log 4;
+    # preceded by 爱, ，, the start of a text and 爱 again: H_left = entropy of (2, 1, 1)
+    i = list(two["ngrams"]).index("北京")
+    assert two["count"][i] == 4 and two["h_right"][i] == pytest.approx(math.log(4))
+    assert two["h_left"][i] == pytest.approx(-(0.5 * math.log(0.5) + 0.5 * math.log(0.25)))
     with pytest.raises(ValueError):
-        count_ngrams(["我"], max_n=0)
+        ngram_statistics(texts, max_n=0)
 
 
-def test_min_cohesion_by_hand_and_the_cut_it_implies():
-    counts = {"北": 10, "京": 8, "人": 12, "北京": 6, "京人": 4, "北京人": 3}
-    total = 100
-    # 2-gram: 6 * 100 / (10 * 8) = 7.5
-    assert min_cohesion("北京", counts, total) == pytest.approx(math.log(7.5))
-    # 3-gram: splits 北|京人 -> 3*100/(10*4) = 7.5 and 北京|人 -> 3*100/(6*12) = 4.1667; min wins
-    assert min_cohesion("北京人", counts, total) == pytest.approx(math.log(300 / 72))
-    assert min_cohesion("京北", counts, total) == -math.inf
-    # 京人: 4 * 100 / (8 * 12) = 4.17 < 5, so only the 3-gram can hold the second gap
-    loose = (math.log(5), math.log(4), math.log(125))
-    strict = (math.log(5), math.log(5), math.log(125))
-    assert cohesion_split(["北京人"], counts, total, 2, loose, 3) == [["北京人"]]
-    assert cohesion_split(["北京人"], counts, total, 2, strict, 3) == [["北京", "人"]]
-    # 北京人 (3) and 北京 (6) are rarer than min_count = 7: nothing holds, every gap is cut
-    assert cohesion_split(["北京人"], counts, total, 7, loose, 3) == [["北", "京", "人"]]
+def test_autonomy_is_the_sum_of_two_z_scores():
+    stats = ngram_statistics(["甲乙丙甲乙丁", "乙丙甲", "丁甲乙"], max_n=2)
+    autonomy = stats.autonomy(min_count=1)
+    for table in stats.by_length.values():
+        z = sum((table[k] - table[k].mean()) / table[k].std() for k in ("vbe_left", "vbe_right"))
+        for gram, value in zip(table["ngrams"], z, strict=True):
+            assert autonomy[gram][1] == pytest.approx(value)
+    assert set(stats.autonomy(min_count=3)) == {"甲", "乙", "甲乙"}
 
 
-def test_synthetic_corpus_lexicon_and_segmentation(synthetic):
-    texts, gold = synthetic
-    counts, total = count_ngrams(texts, 4)
-    pieces = cohesion_split(texts, counts, total, 8, DEFAULT_THRESHOLDS, 4)
-    assert all("".join(p) == t for p, t in zip(pieces, texts, strict=True))
-    assert _word_f1(gold, pieces) > 0.95  # the cut alone already finds the words
-
-    lexicon = build_lexicon(texts, max_n=4, min_count=8)
-    for word in VOCAB:
-        assert word in lexicon, word
-    n_pieces = sum(lexicon.values())
-    frequent_multi = {w for w, c in lexicon.items() if len(w) > 1 and c > 0.01 * n_pieces}
-    assert frequent_multi == {w for w in VOCAB if len(w) > 1}
-
-    predicted = segment_texts(texts, lexicon)
-    assert all("".join(p) == t for p, t in zip(predicted, texts, strict=True))
-    assert _word_f1(gold, predicted) > 0.9
+def _all_segmentations(text, max_len):
+    for cuts in itertools.product([False, True], repeat=len(text) - 1):
+        words, start = [], 0
+        for i, cut in enumerate(cuts, 1):
+            if cut:
+                words.append(text[start:i])
+                start = i
+        words.append(text[start:])
+        if all(len(w) <= max_len for w in words):
+            yield words
 
 
-def test_long_pieces_are_split_back_into_characters():
-    texts = ["甲乙丙丁戊己庚"] * 50  # every 2-gram: 50 * 350 / (50 * 50) = 7 > 5: one 7-char piece
-    assert build_lexicon(texts, max_word_len=4) == {c: 50 for c in "甲乙丙丁戊己庚"}
-    whole = build_lexicon(texts, max_word_len=7)
-    assert whole == {"甲乙丙丁戊己庚": 50, **{c: 1 for c in "甲乙丙丁戊己庚"}}
+def test_best_segmentation_is_the_brute_force_maximum():
+    rng = np.random.default_rng(3)
+    alphabet = "甲乙丙丁"
+    for _ in range(60):
+        text = "".join(rng.choice(list(alphabet), size=rng.integers(1, 9)))
+        scores = {"".join(g): float(rng.normal())
+                  for n in (1, 2, 3) for g in itertools.product(alphabet, repeat=n)
+                  if rng.random() < 0.6}
+        unknown = -2.5
+
+        def total(words, scores=scores, unknown=unknown):
+            return sum(scores.get(w, unknown if len(w) == 1 else -math.inf) for w in words)
+
+        got = best_segmentation(text, scores, 3, unknown)
+        assert "".join(got) == text
+        best = max(total(words) for words in _all_segmentations(text, 3))
+        assert total(got) == pytest.approx(best)
+    assert best_segmentation("", {}, 3, 0.0) == []
 
 
-def test_segmentation_prefers_a_frequent_long_word_and_joins_back():
-    lexicon = {"北京": 50, "北": 5, "京": 5, "大学": 30, "大": 10, "学": 10, "北京大学": 20}
-    # log(20/130) > log(50/130) + log(30/130)
-    assert segment_with_lexicon("北京大学", lexicon) == ["北京大学"]
-    assert segment_with_lexicon("我在北京大学。", lexicon) == ["我", "在", "北京大学", "。"]
-    without = {w: c for w, c in lexicon.items() if w != "北京大学"}
-    assert segment_with_lexicon("北京大学", without) == ["北京", "大学"]
-    assert segment_with_lexicon("", lexicon) == []
-    segmenter = UnigramSegmenter(lexicon)
-    rng = np.random.default_rng(1)
-    alphabet = list("北京大学的人。Ab1")
-    for _ in range(50):
-        text = "".join(rng.choice(alphabet, size=rng.integers(1, 20)))
-        assert "".join(segmenter(text)) == text
+def test_learn_lexicon_recovers_the_synthetic_words(synthetic):
+    texts, gold, vocab = synthetic
+    lexicon = learn_lexicon(texts, DiscoveryConfig())
+    assert isinstance(lexicon, Lexicon)
+    top = [w for w, _, _ in lexicon.rows()[:60]]
+    assert sum(w in vocab for w in top) >= 57, [w for w in top if w not in vocab]
+    frequent = {w for w, c in Counter(w for words in gold for w in words).items() if c >= 20}
+    missed = [w for w in frequent if lexicon.words.get(w, (0, 0))[0] == 0]
+    assert len(missed) <= 0.05 * len(frequent), missed
+    segment = lexicon.segmenter()
+    predicted = [segment(text) for text in texts]
+    assert segmentation_scores(gold, predicted)["f1"] > 0.97
+    # counts are the uses in the segmented corpus; the rows round-trip
+    used = Counter(w for words in predicted for w in words)
+    assert {w: c for w, (c, _) in lexicon.words.items() if c} == dict(used)
+    assert lexicon.n_used == len(used)
+    again = Lexicon.from_rows(lexicon.rows(), lexicon.config).segmenter()
+    assert [again(t) for t in texts[:200]] == predicted[:200]
+    # new text: unknown characters, numbers and marks pass through; whitespace is dropped
+    a, b = vocab[0], vocab[1]
+    assert segment(f"{a}１９９８年{b}，ＯＫ 好{a}") == [
+        a, "１９９８年", b, "，", "ＯＫ", "好", a]  # 好 (U+597D) is not in the alphabet
+    # the learnt words halve the information per character of the corpus (5476)
+    by_char = average_char_entropy([list(t) for t in texts])
+    assert average_char_entropy(predicted) < 0.6 * by_char
 
 
-def test_average_char_entropy_exact_and_lower_with_words(synthetic):
+def test_average_char_entropy_exact():
     words = [["北京", "北京", "好"]]  # p = 2/3, 2/3, 1/3 over 5 characters
     assert average_char_entropy(words) == pytest.approx((2 * math.log2(1.5) + math.log2(3)) / 5)
     chars = [["北", "京", "北", "京", "好"]]  # p = 2/5, 2/5, 2/5, 2/5, 1/5
@@ -122,9 +169,7 @@ def test_average_char_entropy_exact_and_lower_with_words(synthetic):
     assert average_char_entropy([["好", "好"]]) == 0.0
     assert average_char_entropy([]) == 0.0
 
-    texts, gold = synthetic
-    by_char = average_char_entropy([list(t) for t in texts])
-    by_word = average_char_entropy(gold)
-    assert by_word < 0.6 * by_char
-    discovered = segment_texts(texts, build_lexicon(texts))
-    assert average_char_entropy(discovered) < 0.6 * by_char
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        DiscoveryConfig(max_word_len=0)
