@@ -57,7 +57,7 @@ def tiny_tagger_config(maxlen: int, layers: int, epochs: int) -> dict:
                  "global_clipnorm": 5.0, "gradient_accumulation_steps": 1, "use_ema": False,
                  "ema_momentum": 0.99, "lr_multipliers": {}, "lookahead_k": 0, "lookahead_alpha": 0.5}
     return {"maxlen": maxlen, "min_count": 1, "bigrams": True, "bigram_min_count": 1,
-            "lexicon_min_count": 0, "embedding_dim": 8, "encoder": "cnn", "layers": layers,
+            "lexicon_min_count": 0, "dictionary": "none", "embedding_dim": 8, "encoder": "cnn", "layers": layers,
             "units": 16, "kernel_size": 3, "dropout": 0.0, "head": "crf", "crf_lr_multiplier": 1.0,
             "members": 1, "inference_dtype": "float32", "fit": {"epochs": epochs, "batch_size": 8, "seed": 0, "deterministic": True,
                     "distribute": "none", "optimizer": optimizer}}

@@ -174,6 +174,23 @@ def test_segmenter_with_the_lexicon_feature_trains_and_reloads(toy_data, tmp_pat
     assert fast.cut(TEXTS) == seg.cut(TEXTS)
 
 
+def test_jieba_dictionary_feature_marks_words_missing_from_training(toy_data, tmp_path):
+    from kexue.tagging import jieba_dictionary, lexicon_codes
+
+    words = jieba_dictionary()
+    assert len(words) > 300_000 and {"中非共和国", "石斑鱼", "大提琴"} <= words
+    assert all(2 <= len(w) <= 8 for w in words)
+    # a test-month word no training line has: the dictionary marks its start and end
+    bits = [int(c) - 1 for c in lexicon_codes("我爱石斑鱼", words)]
+    assert bits[2] & (1 << 2) and bits[4] & (1 << 3)  # a 3-character word starts at 石, ends at 鱼
+
+    segment.train(_cfg(dictionary="jieba"), toy_data, tmp_path / "m", None, None)
+    seg = segment.Segmenter(tmp_path / "m")
+    assert "dictionary_codes" in [t.name.split(":")[0] for t in seg.tagger.model.inputs]
+    assert seg.tagger.features.dictionary == words  # shipped with the model
+    assert seg.cut(["张三去上海。"]) == [["张", "三", "去", "上海", "。"]]
+
+
 def test_a_seed_ensemble_is_one_saved_model_with_averaged_transitions(toy_data, tmp_path):
     info = segment.train(_cfg(members=2, **{"fit": {**CFG["fit"], "epochs": 15}}), toy_data,
                          tmp_path / "m", None, None)

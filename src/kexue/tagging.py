@@ -45,6 +45,7 @@ class TaggerConfig:
     bigrams: bool  # add the embedding of the bigram starting at each character
     bigram_min_count: int = field(metadata={"min": 1})  # rarer bigrams map to <unk>
     lexicon_min_count: int = field(metadata={"min": 0})  # training words seen this often form a lexicon feature; 0 = off
+    dictionary: Literal["none", "jieba"]  # a second lexicon feature from an external word list (jieba's dict.txt)
     embedding_dim: int = field(metadata={"min": 1})  # per embedding (character, bigram)
     encoder: Literal["cnn", "bilstm"]
     layers: int = field(metadata={"min": 1})  # convolution layers, or stacked BiLSTMs
@@ -156,7 +157,9 @@ class Features:
     chars: Vocab
     bigrams: Vocab | None
     lexicon: set[str] | None = None
+    dictionary: set[str] | None = None
     _prefixes: frozenset[str] | None = field(default=None, repr=False)
+    _dictionary_prefixes: frozenset[str] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, texts: Sequence[str], cfg: TaggerConfig,
@@ -169,17 +172,23 @@ class Features:
         if cfg.lexicon_min_count:
             counts = Counter("".join(map(lexicon_char, w)) for line in words for w in line)
             lexicon = {w for w, c in counts.items() if c >= cfg.lexicon_min_count and len(w) > 1}
-        return cls(chars, pairs, lexicon)
+        dictionary = jieba_dictionary() if cfg.dictionary == "jieba" else None
+        return cls(chars, pairs, lexicon, dictionary)
 
     def encode(self, text: str) -> tuple[np.ndarray, ...]:
         norm = [normalise_char(c) for c in text]
         out = [self.chars.encode(norm)]
         if self.bigrams is not None:
             out.append(self.bigrams.encode(char_bigrams(norm)))
+        lexical = "".join(map(lexicon_char, text))
         if self.lexicon is not None:
             if self._prefixes is None:
                 self._prefixes = lexicon_prefixes(self.lexicon)
-            out.append(lexicon_codes("".join(map(lexicon_char, text)), self.lexicon, self._prefixes))
+            out.append(lexicon_codes(lexical, self.lexicon, self._prefixes))
+        if self.dictionary is not None:
+            if self._dictionary_prefixes is None:
+                self._dictionary_prefixes = lexicon_prefixes(self.dictionary)
+            out.append(lexicon_codes(lexical, self.dictionary, self._dictionary_prefixes))
         return tuple(out)
 
     def save(self, model_dir: Path) -> None:
@@ -188,13 +197,41 @@ class Features:
             self.bigrams.save(model_dir / "bigram_vocab.json")
         if self.lexicon is not None:
             write_json(model_dir / "lexicon.json", sorted(self.lexicon), indent=None)
+        if self.dictionary is not None:
+            write_json(model_dir / "dictionary.json", sorted(self.dictionary), indent=None)
 
     @classmethod
     def load(cls, model_dir: Path) -> Features:
         bigrams, lexicon = model_dir / "bigram_vocab.json", model_dir / "lexicon.json"
+        dictionary = model_dir / "dictionary.json"
         return cls(Vocab.load(model_dir / "vocab.json"),
                    Vocab.load(bigrams) if bigrams.is_file() else None,
-                   set(read_json(lexicon)) if lexicon.is_file() else None)
+                   set(read_json(lexicon)) if lexicon.is_file() else None,
+                   set(read_json(dictionary)) if dictionary.is_file() else None)
+
+
+def jieba_dictionary() -> set[str]:
+    """The words of 2 to 8 characters in jieba 0.42's own dictionary (``jieba/dict.txt``, about
+    350k entries), in :func:`lexicon_char` form.
+
+    Why: the training month has no entry for a new name or term (中非, 邱县, 石斑鱼 are test-month
+    words missed by the model without it); a general word list says where such words could be,
+    and the network learns how far to trust it against the PKU standard, which splits some of
+    jieba's longer entries. The list ships with the model (``dictionary.json``), so inference
+    does not need jieba."""
+    import jieba
+
+    path = Path(jieba.__file__).parent / "dict.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: reinstall jieba (pip install jieba==0.42.1) "
+                                "or set dictionary: none")
+    words = set()
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            word = "".join(map(lexicon_char, line.split(" ", 1)[0]))
+            if 2 <= len(word) <= _LONGEST_LEXICON_WORD:
+                words.add(word)
+    return words
 
 
 @keras.saving.register_keras_serializable(package="kexue")
@@ -232,6 +269,12 @@ def build_model(cfg: TaggerConfig, num_tags: int, vocab_size: int, bigram_vocab_
         lexical = keras.layers.Embedding(LEXICON_IDS, cfg.embedding_dim, mask_zero=recurrent,
                                          name="lexicon_embedding")(codes)  # (batch, T, dim)
         x = keras.layers.Concatenate(name="with_lexicon")([x, lexical])
+    if cfg.dictionary != "none":
+        codes = keras.Input(shape=(None,), dtype="int32", name="dictionary_codes")  # (batch, T)
+        inputs.append(codes)
+        listed = keras.layers.Embedding(LEXICON_IDS, cfg.embedding_dim, mask_zero=recurrent,
+                                        name="dictionary_embedding")(codes)  # (batch, T, dim)
+        x = keras.layers.Concatenate(name="with_dictionary")([x, listed])
     x = keras.layers.Dropout(cfg.dropout, name="embedding_dropout")(x)
     for i in range(cfg.layers):
         if recurrent:
