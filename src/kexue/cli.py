@@ -84,6 +84,31 @@ def ner(args: argparse.Namespace) -> int:
     return _serve("ner", Recognizer, args, rows)
 
 
+def similar(args: argparse.Namespace) -> int:
+    """Nearest neighbours (cosine) of each word in the trained word vectors."""
+    from pathlib import Path
+
+    from kexue.text.word_vectors import WordVectors
+
+    model = Path(f"models/{args.model}") if args.model in ("word2vec", "glove") else Path(args.model)
+    try:
+        vectors = WordVectors.load(model)
+    except FileNotFoundError as err:
+        print(f"kexue similar: {err}", file=sys.stderr)
+        return 1
+    status = 0
+    for word in args.word:
+        if word not in vectors:
+            print(f"kexue similar: '{word}' is not in the vocabulary of {model} "
+                  f"({len(vectors.words)} words seen often enough in the tokenized corpora)",
+                  file=sys.stderr)
+            status = 1
+            continue
+        _emit([{"word": word, "model": str(model), "neighbours": [
+            {"word": w, "cosine": s} for w, s in vectors.most_similar(word, args.k)]}])
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kexue", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
         p.add_argument("--model", default=f"models/{name}", help="trained model directory")
         p.set_defaults(func=func)
+    p = sub.add_parser("similar", help="nearest words in the trained word vectors (JSON lines out)")
+    p.add_argument("word", nargs="+", help="words to look up")
+    p.add_argument("-k", type=int, default=10, help="neighbours per word (default 10)")
+    p.add_argument("--model", default="word2vec",
+                   help="word2vec | glove (models/<name>) or a vectors directory")
+    p.set_defaults(func=similar)
     return parser
 
 

@@ -3,6 +3,14 @@
 The recipe of the 科学空间 posts "文本情感分类（一/二/三）": characters rather than words (no
 segmenter needed and no out-of-vocabulary words), a bidirectional recurrent encoder with masking
 so padding never reaches the state, and a single sigmoid output.
+
+``embeddings: word2vec | glove`` (issue 5's downstream check; default ``none`` leaves the model
+as above) adds a word channel: the review is cut into words by the lexicon the `tokenize` stage
+learnt, every character gets the pretrained vector of the word that contains it (frozen;
+unknown words get a zero vector), and that vector is concatenated to the character (+ bigram)
+embedding before the encoder. The word vocabulary is the vectors' own; the model folder keeps it
+and a copy of the lexicon, so the CLI segments new reviews the same way. Note: the lexicon and
+the vectors were learnt from the raw text of every review (no labels), test reviews included.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from kexue.train import (
 )
 
 LABELS = ["neg", "pos"]
+VECTORS_ROOT = "models"  # models/<embeddings>/ holds the vectors (stages train_word2vec, train_glove)
+TOKENIZED_DIR = "data/tokenized"  # the learnt lexicon (stage tokenize)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,9 @@ class Config:
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})
     members: int = field(metadata={"min": 1})  # ensemble size: seeds seed, seed+1, ...; probabilities averaged
     fit: FitConfig
+    # a frozen pretrained word-vector channel (params.yaml must name it; the default serves
+    # callers that build a Config in Python)
+    embeddings: Literal["none", "word2vec", "glove"] = "none"
 
 
 def tokens(text: str) -> list[str]:
@@ -70,8 +83,37 @@ def encode(vocab: Vocab, texts: list[str], maxlen: int,
     return ids, pairs
 
 
+def word_ids(word_vocab: Vocab, segment, texts: list[str], maxlen: int) -> list[np.ndarray]:
+    """Per character, the id of the word (cut by ``segment``) that contains it; aligned with
+    :func:`tokens` (a text whose words do not spell its characters gets <unk> throughout)."""
+    out = []
+    for text in texts:
+        ids: list[int] = []
+        for word in segment(text):
+            ids.extend([word_vocab.index.get(word, 1)] * len(word))
+        if len(ids) != len(tokens(text)):
+            ids = [1] * len(tokens(text))
+        out.append(np.asarray(ids[:maxlen] or [1], dtype=np.int32))
+    return out
+
+
+def _add_words(encoded, words: list[np.ndarray] | None):
+    if words is None:
+        return encoded
+    return (*encoded, words) if isinstance(encoded, tuple) else (encoded, words)
+
+
+def _input_specs(cfg_bigrams: bool, embeddings: str) -> list:
+    ids = [keras.Input(shape=(None,), dtype="int32", name="char_ids")]  # (batch, seq_len)
+    if cfg_bigrams:
+        ids.append(keras.Input(shape=(None,), dtype="int32", name="bigram_ids"))
+    if embeddings != "none":
+        ids.append(keras.Input(shape=(None,), dtype="int32", name="word_ids"))
+    return ids
+
+
 def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
-                name: str = "sentiment") -> keras.Model:
+                name: str = "sentiment", word_matrix: np.ndarray | None = None) -> keras.Model:
     rnn = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cfg.encoder]
     ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, seq_len)
     inputs = [ids]
@@ -83,6 +125,16 @@ def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
         pairs = keras.layers.Embedding(bigram_vocab_size, cfg.embedding_dim, mask_zero=True,
                                        name="bigram_embedding")(pair_ids)  # (batch, seq_len, dim)
         x = keras.layers.Add(name="char_plus_bigram")([x, pairs])
+    if cfg.embeddings != "none":
+        if word_matrix is None:
+            raise ValueError(f"sentiment.embeddings = {cfg.embeddings}: build_model needs the vectors")
+        wids = keras.Input(shape=(None,), dtype="int32", name="word_ids")  # (batch, seq_len)
+        inputs.append(wids)
+        table = keras.layers.Embedding(len(word_matrix), word_matrix.shape[1], mask_zero=True,
+                                       trainable=False, name="word_embedding")
+        words = table(wids)  # (batch, seq_len, vector dim)
+        table.set_weights([word_matrix])
+        x = keras.layers.Concatenate(name="chars_and_words")([x, words])  # (batch, seq_len, dim + vector dim)
     # every layer is named: resuming restores state (e.g. dropout seed generators) by layer
     # name, and auto-names depend on what else the process built before
     x = keras.layers.SpatialDropout1D(cfg.dropout, name="embedding_dropout")(x)
@@ -99,13 +151,14 @@ def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
         x = pooled
     x = keras.layers.Dropout(cfg.dropout, name="output_dropout")(x)
     prob = keras.layers.Dense(1, activation="sigmoid", name="prob_pos")(x)  # (batch, 1)
-    return keras.Model(inputs if cfg.bigrams else ids, prob, name=name)
+    return keras.Model(inputs if len(inputs) > 1 else ids, prob, name=name)
 
 
-def average_members(members: list[keras.Model], bigrams: bool) -> keras.Model:
+def average_members(members: list[keras.Model], bigrams: bool,
+                    embeddings: str = "none") -> keras.Model:
     """One model whose output is the mean of the members' P(positive) (a seed ensemble)."""
-    ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, seq_len)
-    inputs = [ids, keras.Input(shape=(None,), dtype="int32", name="bigram_ids")] if bigrams else ids
+    inputs = _input_specs(bigrams, embeddings)
+    inputs = inputs if len(inputs) > 1 else inputs[0]
     probs = [member(inputs) for member in members]  # each (batch, 1)
     prob = keras.layers.Average(name="prob_pos")(probs)  # (batch, 1)
     return keras.Model(inputs, prob, name="sentiment_ensemble")
@@ -118,8 +171,20 @@ def _load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
     return [r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=np.float32)
 
 
+def _word_channel(cfg: Config, vectors_root: str | Path, tokenized_dir: str | Path):
+    """(word vocab, segmenter, matrix with pad and <unk> rows) for ``cfg.embeddings``."""
+    from kexue.text.tokenized import load_segmenter
+    from kexue.text.word_vectors import WordVectors
+
+    vectors = WordVectors.load(Path(vectors_root) / cfg.embeddings)
+    vocab = Vocab(["<pad>", "<unk>", *vectors.words])
+    matrix = np.concatenate([np.zeros((2, vectors.dim), np.float32), vectors.matrix])
+    return vocab, load_segmenter(tokenized_dir), matrix
+
+
 def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
-          resume_root: str | Path | None = None) -> dict:
+          resume_root: str | Path | None = None, vectors_root: str | Path = VECTORS_ROOT,
+          tokenized_dir: str | Path = TOKENIZED_DIR) -> dict:
     """Train on ``data_dir/train.jsonl`` with best-on-valid selection; write the model, its vocab
     and ``train_info.json`` into ``model_dir`` (each file atomically).
 
@@ -136,9 +201,16 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     bigram_vocab = (Vocab.build((bigrams(tokens(t)) for t in train_texts),
                                 min_count=cfg.bigram_min_count) if cfg.bigrams else None)
 
-    train_ids = encode(vocab, train_texts, cfg.maxlen, bigram_vocab)
-    valid_batches = SequenceBatches(encode(vocab, valid_texts, cfg.maxlen, bigram_vocab), valid_y,
-                                    cfg.fit.batch_size, shuffle=False)
+    word_vocab = segment = word_matrix = None
+    if cfg.embeddings != "none":
+        word_vocab, segment, word_matrix = _word_channel(cfg, vectors_root, tokenized_dir)
+
+    def inputs(texts):
+        words = word_ids(word_vocab, segment, texts, cfg.maxlen) if word_vocab else None
+        return _add_words(encode(vocab, texts, cfg.maxlen, bigram_vocab), words)
+
+    train_ids = inputs(train_texts)
+    valid_batches = SequenceBatches(inputs(valid_texts), valid_y, cfg.fit.batch_size, shuffle=False)
     members, results = [], []
     for index in range(cfg.members):
         done = resume_dir / f"member{index}.keras" if resume_dir is not None else None
@@ -151,7 +223,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
         train_batches = SequenceBatches(train_ids, train_y, cfg.fit.batch_size, seed=seed)
         with make_strategy(cfg.fit.distribute).scope():
             model = build_model(cfg, len(vocab), len(bigram_vocab) if bigram_vocab else 0,
-                                name=f"member{index}" if cfg.members > 1 else "sentiment")
+                                name=f"member{index}" if cfg.members > 1 else "sentiment",
+                                word_matrix=word_matrix)
             model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model),
                           loss="binary_crossentropy",
                           metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
@@ -166,7 +239,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
             write_json(done.with_suffix(".json"), result.to_dict())
         members.append(model)
         results.append(result.to_dict())
-    model = members[0] if cfg.members == 1 else average_members(members, cfg.bigrams)
+    model = (members[0] if cfg.members == 1
+             else average_members(members, cfg.bigrams, cfg.embeddings))
     if resume_dir is not None:
         shutil.rmtree(resume_dir, ignore_errors=True)
 
@@ -176,6 +250,11 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     vocab.save(model_dir / "vocab.json")
     if bigram_vocab is not None:
         bigram_vocab.save(model_dir / "bigram_vocab.json")
+    if word_vocab is not None:
+        word_vocab.save(model_dir / "word_vocab.json")
+        (model_dir / "lexicon").mkdir(exist_ok=True)
+        for name in ("lexicon.tsv", "config.json"):
+            shutil.copyfile(Path(tokenized_dir) / name, model_dir / "lexicon" / name)
     info = {"config": dataclasses.asdict(cfg), "vocab_size": len(vocab),
             "bigram_vocab_size": len(bigram_vocab) if bigram_vocab else 0,
             "params": int(model.count_params()), "train_examples": len(train_texts),
@@ -207,6 +286,12 @@ class SentimentClassifier:
         self.maxlen = self.info["config"]["maxlen"]
         self.bigram_vocab = (Vocab.load(model_dir / "bigram_vocab.json")
                              if self.info["config"].get("bigrams") else None)
+        self.word_vocab = self.segment = None
+        if self.info["config"].get("embeddings", "none") != "none":
+            from kexue.text.tokenized import load_segmenter
+
+            self.word_vocab = Vocab.load(model_dir / "word_vocab.json")
+            self.segment = load_segmenter(model_dir / "lexicon")
         self.batch_size = batch_size
 
     def member_names(self) -> list[str]:
@@ -218,8 +303,10 @@ class SentimentClassifier:
         if not texts:
             return np.zeros(0, dtype=np.float32)
         model = self.model if member is None else self.model.get_layer(member)
-        batches = SequenceBatches(encode(self.vocab, texts, self.maxlen, self.bigram_vocab), None,
-                                  self.batch_size, shuffle=False)
+        words = (word_ids(self.word_vocab, self.segment, texts, self.maxlen)
+                 if self.word_vocab is not None else None)
+        batches = SequenceBatches(_add_words(encode(self.vocab, texts, self.maxlen, self.bigram_vocab),
+                                             words), None, self.batch_size, shuffle=False)
         out = np.concatenate([model(batches[i][0], training=False).numpy()[:, 0]
                               for i in range(len(batches))])
         probs = np.empty(len(texts), dtype=np.float32)

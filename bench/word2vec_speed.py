@@ -1,0 +1,45 @@
+"""Keras Word2Vec vs gensim Word2Vec words/s in one process, back to back, same settings.
+
+The pipeline measures the two in separate stages (train_word2vec, baselines_word2vec); on a
+shared machine the load can change between them. This bench trains both here, alternating
+``--rounds`` times, on the tokenized corpora (run `dvc repro tokenize` first) with the
+`word2vec` params (``--epochs`` overrides the epochs, default 1), and prints each words/s and
+the median ratio.
+
+    .venv/bin/python -m bench.word2vec_speed [--epochs 1 --rounds 2]
+"""
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+
+from kexue.config import load_section
+from kexue.families.word2vec import Config, gensim_vectors, train_vectors
+from kexue.text.tokenized import sentences
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="data/tokenized")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    cfg = dataclasses.replace(load_section("word2vec", Config), epochs=args.epochs)
+    corpus = list(sentences(args.data))
+    rows = []
+    for _ in range(args.rounds):
+        _, ours = train_vectors(cfg, corpus)
+        _, theirs = gensim_vectors(cfg, corpus)
+        rows.append({"keras_words_per_second": ours["words_per_second"],
+                     "gensim_words_per_second": theirs["words_per_second"],
+                     "ratio": round(ours["words_per_second"] / theirs["words_per_second"], 3)})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    print(json.dumps({"config": dataclasses.asdict(cfg), "rounds": rows,
+                      "median_ratio": statistics.median(r["ratio"] for r in rows)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
