@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,8 @@ from kexue.text.word_vectors import (
     encode_corpus,
     evaluation_words,
 )
+
+STEPS_PER_EXECUTION = 16
 
 
 @dataclass(frozen=True)
@@ -221,14 +224,21 @@ def train_vectors(cfg: Config, sentences: list[list[str]]) -> tuple[WordVectors,
     schedule = keras.optimizers.schedules.PolynomialDecay(
         cfg.learning_rate, total_steps, end_learning_rate=cfg.min_learning_rate)
     model = build_model(cfg, word_counts)
+    # several steps per tf.function call: a step is ~10 ms, so Python's per-step dispatch shows
     model.compile(optimizer=keras.optimizers.SGD(schedule),
-                  loss=NegativeSamplingLoss(cfg.negatives / cfg.noise_words))
+                  loss=NegativeSamplingLoss(cfg.negatives / cfg.noise_words),
+                  steps_per_execution=STEPS_PER_EXECUTION)
     start = time.perf_counter()
     history = []
-    for epoch in range(cfg.epochs):
-        inputs, targets = _epoch_examples(cfg, ids, sent, keep, len(words), epoch)
-        result = model.fit(_dataset(inputs, targets, cfg.batch_size), epochs=1, verbose=2)
-        history.append(float(result.history["loss"][-1]))
+    # the next epoch's examples are built (NumPy, which releases the GIL) while this one trains
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(_epoch_examples, cfg, ids, sent, keep, len(words), 0)
+        for epoch in range(cfg.epochs):
+            inputs, targets = upcoming.result()
+            if epoch + 1 < cfg.epochs:
+                upcoming = pool.submit(_epoch_examples, cfg, ids, sent, keep, len(words), epoch + 1)
+            result = model.fit(_dataset(inputs, targets, cfg.batch_size), epochs=1, verbose=2)
+            history.append(float(result.history["loss"][-1]))
     seconds = time.perf_counter() - start
     matrix = model.get_layer("word2vec").input_vectors()[: len(words)]
     info = {"config": dataclasses.asdict(cfg), "vocab_size": len(words), "corpus_tokens": raw_tokens,
