@@ -224,10 +224,11 @@ def train_vectors(cfg: Config, sentences: list[list[str]]) -> tuple[WordVectors,
     schedule = keras.optimizers.schedules.PolynomialDecay(
         cfg.learning_rate, total_steps, end_learning_rate=cfg.min_learning_rate)
     model = build_model(cfg, word_counts)
-    # several steps per tf.function call: a step is ~10 ms, so Python's per-step dispatch shows
+    # several steps per tf.function call (a step is ~10 ms, so Python's per-step dispatch shows),
+    # compiled with XLA: it fuses the gathers, products and scatters (about 2x the pairs/s)
     model.compile(optimizer=keras.optimizers.SGD(schedule),
                   loss=NegativeSamplingLoss(cfg.negatives / cfg.noise_words),
-                  steps_per_execution=STEPS_PER_EXECUTION)
+                  steps_per_execution=STEPS_PER_EXECUTION, jit_compile=True)
     start = time.perf_counter()
     history = []
     # the next epoch's examples are built (NumPy, which releases the GIL) while this one trains
