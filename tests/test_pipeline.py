@@ -46,6 +46,12 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
         params[family].update(embedding_dim=8, units=16, layers=1, members=1)
         params[family]["fit"]["epochs"] = 1
     params["baselines"]["segment"]["softmax_ablation"] = False
+    params["segment"]["dictionary"] = "none"  # jieba's 350k-word list is tested in test_tagging
+    params["word2vec"].update(dim=8, epochs=1, min_count=1)
+    params["glove"].update(dim=8, epochs=1, min_count=1)
+    params["baselines"]["word2vec"].update(query_min_count=1, candidate_min_count=1)
+    params["downstream_sentiment"].update(epochs=1)
+    params["ode"]["fit"]["epochs"] = 20
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
 
 
@@ -66,7 +72,10 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     _run(repo, "git", "commit", "-qm", "tiny profile")
 
     first = _run(repo, "dvc", "repro")
-    assert _ran(first) == {"acquire", "prepare_reviews", "prepare_people_daily", "report",
+    every_stage = set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
+    assert _ran(first) == every_stage  # each stage ran once, and wrote its lock entry
+    assert every_stage >= {"acquire", "prepare_reviews", "prepare_people_daily", "report",
+                           "tokenize", "train_word2vec", "train_ode",
                            *(f"{stage}@{family}" for stage in ("baselines", "train", "evaluate")
                              for family in ("sentiment", "segment", "ner"))}
     outputs = _declared_outputs(repo)
@@ -115,9 +124,10 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     old_dropout = yaml.safe_load((repo / "params.yaml").read_text())["sentiment"]["dropout"]
     _tiny_params(repo, dropout=0.1)
     status = json.loads(_run(repo, "dvc", "status", "--json").strip().splitlines()[-1])
-    assert set(status) == {"train@sentiment"}, status
+    assert set(status) == {"train@sentiment", "downstream_sentiment"}, status
     changed = _run(repo, "dvc", "repro")
-    assert _ran(changed) == {"train@sentiment", "evaluate@sentiment", "report"}
+    assert _ran(changed) == {"train@sentiment", "evaluate@sentiment", "downstream_sentiment",
+                             "report"}
     diff = json.loads(_run(repo, "dvc", "params", "diff", "--json").strip().splitlines()[-1])
     assert {k: diff["params.yaml"]["sentiment.dropout"][k] for k in ("old", "new")} == {
         "old": old_dropout, "new": 0.1}
@@ -139,12 +149,13 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["sentiment"]["fit"]["epochs"] = 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
-    killed = _run(repo, "dvc", "repro", expect_fail=True, KEXUE_KILL_AFTER_EPOCH="1")
+    killed = _run(repo, "dvc", "repro", "evaluate@sentiment", expect_fail=True,
+                  KEXUE_KILL_AFTER_EPOCH="1")
     assert "train@sentiment" in killed
     assert list(repo.glob(".checkpoints/sentiment/*/member0/backup/training_metadata.json"))
-    resumed = _run(repo, "dvc", "repro")
+    resumed = _run(repo, "dvc", "repro", "evaluate@sentiment")
     assert "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed, resumed[-3000:]
-    assert _ran(resumed) == {"train@sentiment", "evaluate@sentiment", "report"}
+    assert _ran(resumed) == {"train@sentiment", "evaluate@sentiment"}
     assert not list(repo.glob(".checkpoints/sentiment/*"))
 
 
