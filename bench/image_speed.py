@@ -1,0 +1,116 @@
+"""Epoch time and accuracy of the ``image`` family's nets on this CPU (issue 7 groundwork).
+
+    nice -n 10 .venv/bin/python -m bench.image_speed --arch mobilenet --width 32 --epochs 3
+    nice -n 10 .venv/bin/python -m bench.image_speed --arch resnet --precision mixed_bfloat16 --steps 30
+
+``--steps N`` times N training steps only (after a warm-up of 5) and prints images/s and the
+implied epoch time; otherwise it trains on the 54k/6k train/valid split for ``--epochs`` with
+Adam and a linear warm-up + linear decay to 0 and prints per-epoch valid accuracy with the
+elapsed time, time-to-94%/95% on valid, and (for the record only, not for selection) the final
+test accuracy. One JSON line per run is appended to ``--out`` (default /tmp/image_speed.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import keras
+
+from kexue.corpora.fashion_mnist import load_split, train_valid_split
+from kexue.families.image import Config, EpochClock, build_model, time_to_reach
+from kexue.train import FitConfig, OptimizerConfig, build_optimizer, seed_everything
+
+
+def make_config(args) -> Config:
+    opt = OptimizerConfig(name="adam", learning_rate=args.lr, schedule={}, weight_decay=0.0,
+                          global_clipnorm=0.0, gradient_accumulation_steps=1, use_ema=False,
+                          ema_momentum=0.99, lr_multipliers={}, lookahead_k=0, lookahead_alpha=0.5)
+    fit = FitConfig(epochs=args.epochs, batch_size=args.batch, seed=args.seed, deterministic=False,
+                    distribute="none", optimizer=opt)
+    return Config(arch=args.arch, width=args.width, blocks=args.blocks, activation=args.activation,
+                  batch_norm=not args.no_bn, flip=not args.no_flip, shift=args.shift,
+                  erasing=args.erasing, dropout=args.dropout, precision=args.precision,
+                  valid_size=6000, fit=fit)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="mobilenet")
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--blocks", type=int, default=2)
+    parser.add_argument("--activation", default="relu")
+    parser.add_argument("--no-bn", action="store_true")
+    parser.add_argument("--no-flip", action="store_true")
+    parser.add_argument("--shift", type=float, default=0.0)
+    parser.add_argument("--erasing", type=float, default=0.0)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=0, help="time this many steps only")
+    parser.add_argument("--data", default="data/raw/fashion_mnist")
+    parser.add_argument("--out", default="/tmp/image_speed.jsonl")
+    args = parser.parse_args()
+
+    cfg = make_config(args)
+    seed_everything(cfg.fit.seed, False)
+    images, labels = load_split(args.data, "train")
+    train_idx, valid_idx = train_valid_split(labels, cfg.valid_size, cfg.fit.seed)
+    x_train, y_train = images[train_idx], labels[train_idx].astype("int32")
+    x_valid, y_valid = images[valid_idx], labels[valid_idx].astype("int32")
+    steps_per_epoch = -(-len(x_train) // cfg.fit.batch_size)
+    total = steps_per_epoch * cfg.fit.epochs
+    warmup = max(1, steps_per_epoch // 2)
+    schedule = keras.optimizers.schedules.PolynomialDecay(args.lr, total - warmup, 0.0)  # linear to 0
+    model = build_model(cfg)
+    lr = keras.optimizers.schedules.LearningRateSchedule
+    if args.steps:
+        optimizer = build_optimizer(cfg.fit.optimizer, model)
+    else:
+        class WarmupLinear(lr):  # warm-up over half an epoch, then linear decay to 0
+            def __call__(self, step):
+                step = keras.ops.cast(step, "float32")
+                return keras.ops.where(step < warmup, args.lr * (step + 1) / warmup,
+                                       schedule(step - warmup))
+        optimizer = keras.optimizers.Adam(WarmupLinear())
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    record = {k: v for k, v in vars(args).items() if k not in ("data", "out")}
+    record["params"] = int(model.count_params())
+    print(f"{args.arch} width {args.width} blocks {args.blocks} {args.precision} batch "
+          f"{args.batch}: {record['params']:,} params", flush=True)
+
+    if args.steps:
+        batch = x_train[: cfg.fit.batch_size], y_train[: cfg.fit.batch_size]
+        for _ in range(5):
+            model.train_on_batch(*batch)
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            model.train_on_batch(*batch)
+        seconds = (time.perf_counter() - start) / args.steps
+        record.update(step_seconds=round(seconds, 4),
+                      images_per_second=round(cfg.fit.batch_size / seconds, 1),
+                      epoch_seconds_train_only=round(seconds * steps_per_epoch, 1))
+        print(json.dumps(record), flush=True)
+    else:
+        history = model.fit(x_train, y_train, batch_size=cfg.fit.batch_size, epochs=cfg.fit.epochs,
+                            validation_data=(x_valid, y_valid), callbacks=[EpochClock()], verbose=2)
+        curve, elapsed = history.history["val_accuracy"], history.history["elapsed_seconds"]
+        x_test, y_test = load_split(args.data, "test")
+        test = model.evaluate(x_test, y_test.astype("int32"), batch_size=512, verbose=0,
+                              return_dict=True)
+        record.update(val_accuracy=[round(v, 4) for v in curve],
+                      elapsed_seconds=[round(v, 1) for v in elapsed],
+                      valid_94_seconds=time_to_reach(curve, elapsed, 0.94),
+                      valid_95_seconds=time_to_reach(curve, elapsed, 0.95),
+                      test_accuracy_final=round(test["accuracy"], 4))
+        print(json.dumps(record), flush=True)
+    with open(args.out, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
