@@ -12,6 +12,13 @@ Result with the defaults (2 cores shared with another engineer's TensorFlow trai
 the Keras figure includes its XLA compile): ratios 0.42, 0.63, 0.66, 0.61 over four rounds
 (Keras 164k-170k words/s, gensim 255k-278k). The pipeline's 5-epoch figure (stages
 train_word2vec and baselines_word2vec of the same run) was 180.5k vs 234.3k, 0.77.
+
+Those figures were loaded twice over: every epoch ended with a short batch whose size changed
+with the epoch's subsampling, and XLA compiled a program for it each time (seconds per epoch).
+With only full batches, on a quiet machine (`--epochs 5 --rounds 3`): ratios 0.474, 0.626,
+0.682 (Keras 254k, 345k, 351k words/s; gensim 536k, 552k, 515k) — the first round of a process
+also pays TensorFlow's start-up. Before that change, the same quiet machine gave 0.425 and
+0.395 (Keras 231k/217k, gensim 544k/550k). The pipeline run after it: 287.0k vs 487.6k, 0.589.
 """
 
 import argparse
