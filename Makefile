@@ -25,18 +25,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Fashion-MNIST comes from Debian (dataset-fashion-mnist); install it when we may.
+# From Debian, installed when we may: Fashion-MNIST (dataset-fashion-mnist), and a font with
+# Chinese glyphs for the saliency@sentiment PNG (fonts-wqy-microhei, unless fontconfig has one).
 system-deps:
-	@if [ -f $(FMNIST) ]; then :; \
+	@missing=""; \
+	[ -f $(FMNIST) ] || missing=" dataset-fashion-mnist"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "make: installing Debian package dataset-fashion-mnist"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  echo "make: installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
-	  echo "make: installing Debian package dataset-fashion-mnist (sudo)"; \
-	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  echo "make: installing Debian packages:$$missing (sudo)"; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else \
-	  echo "make: Fashion-MNIST is missing ($(FMNIST)) and this user cannot install packages." >&2; \
-	  echo "      Ask an administrator to run: apt-get install dataset-fashion-mnist" >&2; exit 1; \
+	  echo "make: missing Debian packages:$$missing; this user cannot install packages." >&2; \
+	  echo "      Ask an administrator to run: apt-get install$$missing" >&2; exit 1; \
 	fi
 
 # a local DVC remote for `dvc push` / `dvc pull` (config.local is not committed)
