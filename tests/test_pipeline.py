@@ -46,6 +46,9 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
         params[family].update(embedding_dim=8, units=16, layers=1, members=1)
         params[family]["fit"]["epochs"] = 1
     params["baselines"]["segment"]["softmax_ablation"] = False
+    params["multilabel"].update(embedding_dim=8, units=16, layers=1)
+    params["multilabel"]["fit"]["epochs"] = 1
+    params["baselines"]["multilabel"].update(losses=["bce"], c_grid=[1.0])
     params["segment"]["dictionary"] = "none"  # jieba's 350k-word list is tested in test_tagging
     params["word2vec"].update(dim=8, epochs=1, min_count=1)
     params["glove"].update(dim=8, epochs=1, min_count=1)
@@ -77,7 +80,7 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     assert every_stage >= {"acquire", "prepare_reviews", "prepare_people_daily", "report",
                            "tokenize", "train_word2vec", "train_ode",
                            *(f"{stage}@{family}" for stage in ("baselines", "train", "evaluate")
-                             for family in ("sentiment", "segment", "ner"))}
+                             for family in ("sentiment", "segment", "ner", "multilabel"))}
     outputs = _declared_outputs(repo)
     assert len(outputs) >= 10
     for path in outputs:
@@ -100,6 +103,9 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     entities = json.loads((repo / "metrics/ner.json").read_text())
     assert set(entities["test"]["per_type"]) == {"PER", "LOC", "ORG"}
     assert 0 <= entities["peers"]["gazetteer"]["test"]["f1"] <= 1
+    labels = json.loads((repo / "metrics/multilabel.json").read_text())
+    assert 0 <= labels["test"]["micro_f1"] <= 1 and 0 <= labels["peers"]["bce_tuned"]["test"]["micro_f1"] <= 1
+    assert {"tfidf_lr", "bce_t0.5"} <= set(labels["peers"]) and labels["labels"]["test"]["lines"] == 30
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "tiny run")
 
