@@ -185,6 +185,35 @@ def test_stage_rejects_a_bad_param(tmp_path, monkeypatch, capsys, change, key):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def test_sentiment_trains_on_the_variants_when_asked(tmp_path):
+    from kexue.families import sentiment
+    from kexue.train import FitConfig, OptimizerConfig
+
+    cfg = sentiment.Config(
+        maxlen=16, min_count=1, bigrams=False, bigram_min_count=1, embedding_dim=4, encoder="gru",
+        units=4, pooling="max", dropout=0.0, members=1, sample_weights="density_ratio",
+        augment=True,
+        fit=FitConfig(epochs=1, batch_size=8, seed=0, deterministic=True, distribute="none",
+                      optimizer=OptimizerConfig(
+                          name="adam", learning_rate=0.01, schedule={}, weight_decay=0.0,
+                          global_clipnorm=5.0, gradient_accumulation_steps=1, use_ema=False,
+                          ema_momentum=0.99, lr_multipliers={}, lookahead_k=0,
+                          lookahead_alpha=0.5)))
+    data = tmp_path / "data"
+    for split, n in (("train", 16), ("valid", 8)):
+        write_jsonl(data / f"{split}.jsonl", [
+            {"id": f"{split}{i}", "text": "这书很好看" if i % 2 else "这书很难看", "label": i % 2,
+             "weight": 1.0} for i in range(n)])
+    with pytest.raises(FileNotFoundError, match="dvc repro augment"):
+        sentiment.train(cfg, data, tmp_path / "model", None, augmented_dir=tmp_path / "missing")
+    aug = tmp_path / "augmented"
+    write_jsonl(aug / "train.jsonl", [
+        {"id": f"train{i}-aug0", "text": "书很好看" if i % 2 else "书很难看", "label": i % 2,
+         "weight": 2.0, "augmented_from": f"train{i}"} for i in range(6)])
+    info = sentiment.train(cfg, data, tmp_path / "model", None, augmented_dir=aug)
+    assert info["train_examples"] == 16 + 6
+
+
 def test_project_params_validate():
     from pathlib import Path
 

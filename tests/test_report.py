@@ -45,3 +45,19 @@ def test_committed_readme_table_matches_committed_metrics():
     block = re.search(re.escape(START) + r"\n(.*?)" + re.escape(END), text, re.S)
     assert block, "README has no results block"
     assert block.group(1) == render(ROOT / "metrics"), "run `make readme` after `dvc repro`"
+
+
+def test_validation_table_lists_each_choice_and_sweep(tmp_path):
+    import json
+
+    from kexue.report import validation_table
+
+    agreement = {"kendall_tau": 0.5, "mean_abs_gap": 0.02}
+    (tmp_path / "validation.json").write_text(json.dumps({"reviews": {
+        "discriminator_auc": 0.9, "random": {"sweep_unweighted": agreement,
+                                             "sentiment_model": {"valid": 0.8, "test": 0.7, "gap": 0.1}},
+        "adversarial": {"sweep_unweighted": {**agreement, "kendall_tau": 0.75}}}}))
+    table = validation_table(tmp_path)
+    assert "| reviews (AUC 0.900) | random | unweighted | 0.5000 | 0.0200 | 0.8000 / 0.7000 / 0.1000 |" in table
+    assert "| adversarial | unweighted | 0.7500 | 0.0200 | — |" in table
+    assert validation_table(tmp_path / "missing") == ""

@@ -207,3 +207,64 @@ def test_seed_ensemble_averages_members(tmp_path):
     metrics, _ = sentiment.evaluate(tmp_path / "m", data)
     assert set(metrics["members"]) == {"member0", "member1"}
     assert 0 <= metrics["members"]["member1"]["test"]["accuracy"] <= 1
+
+
+def _with_weights(data, weight_of_label):
+    from kexue.io import read_jsonl
+
+    for split in ("train", "valid", "test"):
+        rows = read_jsonl(data / f"{split}.jsonl")
+        write_jsonl(data / f"{split}.jsonl",
+                    [{**r, "weight": weight_of_label[r["label"]]} for r in rows])
+
+
+def test_refit_trains_on_valid_and_reports_the_selection_runs_valid(tmp_path):
+    data = _synthetic(tmp_path)
+    _with_weights(data, {0: 0.5, 1: 1.5})
+    cfg = replace(CFG, members=2, refit=True, sample_weights="density_ratio", loss="truncated",
+                  fit=replace(CFG.fit, epochs=2))
+    info = sentiment.train(cfg, data, tmp_path / "model", None)
+    assert info["train_examples"] == 160
+    for member in info["members"]:
+        assert len(member["selection_valid_prob"]) == 40 and member["refit_seconds"] > 0
+    metrics, _ = sentiment.evaluate(tmp_path / "model", data)
+    assert "selection run" in metrics["valid"]["source"]
+    _, y = sentiment._load_split(data, "valid")
+    prob = np.mean([m["selection_valid_prob"] for m in info["members"]], axis=0)
+    assert metrics["valid"] == {**sentiment.classification_metrics(y.astype(int), prob),
+                                "source": metrics["valid"]["source"]}
+    # the refit model differs from the selection model: it learnt from valid too
+    clf = sentiment.SentimentClassifier(tmp_path / "model")
+    texts, _ = sentiment._load_split(data, "valid")
+    refit_prob = clf.predict_proba(texts, member="member0")
+    assert not np.allclose(refit_prob, info["members"][0]["selection_valid_prob"], atol=1e-3)
+
+
+def test_losses_are_selectable_and_weights_change_training(tmp_path):
+    data = _synthetic(tmp_path)
+    losses = {}
+    for loss in ("ce", "truncated", "soft_truncated", "focal"):
+        assert type(sentiment.make_loss(replace(CFG, loss=loss))).__name__ in (
+            "BinaryCrossentropy", "HardTruncatedCrossEntropy", "SoftTruncatedCrossEntropy",
+            "BinaryFocalLoss")
+        losses[loss] = sentiment.make_loss(replace(CFG, loss=loss))
+    y, p = np.array([[1.0], [0.0]]), np.array([[0.7], [0.45]])
+    assert float(losses["truncated"](y, p)) == pytest.approx(-np.log(0.55) / 2, rel=1e-5)
+    with pytest.raises(ValueError, match="no 'weight' field"):
+        sentiment.train(replace(CFG, sample_weights="density_ratio"), data, tmp_path / "m", None)
+    cfg = replace(CFG, fit=replace(CFG.fit, epochs=1))
+    plain = sentiment.train(cfg, data, tmp_path / "plain", None)
+    _with_weights(data, {0: 0.2, 1: 1.8})
+    weighted = sentiment.train(replace(cfg, sample_weights="density_ratio"), data,
+                               tmp_path / "weighted", None)
+    assert plain["history"]["loss"] != weighted["history"]["loss"]
+
+
+def test_weighted_peer_is_reported_beside_the_plain_one(tmp_path):
+    data = _synthetic(tmp_path)
+    _with_weights(data, {0: 0.5, 1: 1.5})
+    cfg = sentiment.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0, refit=True)
+    peers = sentiment.baselines(cfg, data)
+    assert set(peers) == {"tfidf_char_lr", "tfidf_char_lr_density_ratio"}
+    assert peers["tfidf_char_lr_density_ratio"]["chosen"] == {"C": 1.0, "sample_weights": "density_ratio",
+                                                              "refit": True}

@@ -29,12 +29,13 @@ class SequenceBatches(keras.utils.PyDataset):
     ``sequences`` is one list of id arrays, or a tuple of aligned lists (several inputs of the
     same length per example, e.g. characters and character bigrams); a tuple yields tuples.
     ``labels`` is one label per example, or (sequence labelling) one id array per example,
-    padded per batch with ``label_pad`` (-1: positions the loss ignores).
+    padded per batch with ``label_pad`` (-1: positions the loss ignores). ``weights`` (one per
+    example) makes batches ``(x, y, sample_weight)``.
     """
 
     def __init__(self, sequences: Sequence[np.ndarray] | tuple[Sequence[np.ndarray], ...],
                  labels: np.ndarray | None, batch_size: int, seed: int = 0, shuffle: bool = True,
-                 chunk_batches: int = 50, label_pad: int = -1):
+                 chunk_batches: int = 50, label_pad: int = -1, weights: np.ndarray | None = None):
         super().__init__()
         self.multi = isinstance(sequences, tuple)
         self.inputs = [list(s) for s in sequences] if self.multi else [list(sequences)]
@@ -45,6 +46,9 @@ class SequenceBatches(keras.utils.PyDataset):
         self.label_pad = label_pad
         self.labels = None if labels is None else (
             list(labels) if self.ragged_labels else np.asarray(labels))
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        if self.weights is not None and (labels is None or len(self.weights) != len(self.sequences)):
+            raise ValueError("SequenceBatches: weights need labels and one weight per example")
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
@@ -95,6 +99,8 @@ class SequenceBatches(keras.utils.PyDataset):
             return (x,)
         if self.ragged_labels:
             return x, pad([self.labels[i] for i in idx], fill=self.label_pad, length=xs[0].shape[1])
+        if self.weights is not None:
+            return x, self.labels[idx], self.weights[idx]
         return x, self.labels[idx]
 
     def on_epoch_end(self) -> None:

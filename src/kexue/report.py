@@ -66,8 +66,32 @@ def data_table(metrics_dir: str | Path = "metrics") -> str:
     return "\n".join(tables)
 
 
+def validation_table(metrics_dir: str | Path = "metrics") -> str:
+    """Random vs adversarial validation (``metrics/validation.json``): per corpus and choice, the
+    sweep's Kendall τ and mean |valid − test| gap, and the sentiment model's gap."""
+    path = Path(metrics_dir) / "validation.json"
+    if not path.is_file():
+        return ""
+    lines = ["| corpus | validation | sweep | Kendall τ | mean gap | sentiment model valid / test / gap |",
+             "|---|---|---|---|---|---|"]
+    for corpus, result in read_json(path).items():
+        for choice in ("random", "adversarial"):
+            model = result[choice].get("sentiment_model")
+            cell = f"{model['valid']:.4f} / {model['test']:.4f} / {model['gap']:.4f}" if model else "—"
+            for sweep, agreement in result[choice].items():
+                if sweep.startswith("sweep"):
+                    lines.append(f"| {corpus} (AUC {result['discriminator_auc']:.3f}) | {choice} | "
+                                 f"{sweep.removeprefix('sweep_')} | {agreement['kendall_tau']:.4f} | "
+                                 f"{agreement['mean_abs_gap']:.4f} | {cell} |")
+    return "\n".join(lines) + "\n"
+
+
 def render(metrics_dir: str | Path = "metrics") -> str:
-    return (f"{results_table(metrics_dir)}\nPrepared data (reviews after deduplication and "
+    validation = validation_table(metrics_dir)
+    validation = (f"\nRandom vs adversarial validation sets (stage `compare_validation`; score: "
+                  f"reviews accuracy, People's Daily tag-kind micro F1):\n\n{validation}"
+                  if validation else "")
+    return (f"{results_table(metrics_dir)}{validation}\nPrepared data (reviews after deduplication and "
             f"conflict removal; People's Daily split by date):\n\n"
             f"{data_table(metrics_dir)}")
 

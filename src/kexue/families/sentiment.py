@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from kexue.train import (
 LABELS = ["neg", "pos"]
 VECTORS_ROOT = "models"  # models/<embeddings>/ holds the vectors (stages train_word2vec, train_glove)
 TOKENIZED_DIR = "data/tokenized"  # the learnt lexicon (stage tokenize)
+AUGMENTED_DIR = "data/augmented/reviews"  # variants of the training reviews (stage augment)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,22 @@ class Config:
     # a frozen pretrained word-vector channel (params.yaml must name it; the default serves
     # callers that build a Config in Python)
     embeddings: Literal["none", "word2vec", "glove"] = "none"
+    # the training loss (kexue.losses): ce | truncated (hard-truncated CE, margin) | soft_truncated
+    # (its sigmoid-softened form, margin and scale) | focal (gamma, alpha)
+    loss: Literal["ce", "truncated", "soft_truncated", "focal"] = "ce"
+    margin: float = field(default=0.6, metadata={"min": 0.5, "max": 1.0})
+    scale: float = field(default=10.0, metadata={"min": 0.0})
+    gamma: float = field(default=2.0, metadata={"min": 0.0})
+    alpha: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    # none | density_ratio: weight each training review by p_test(x) / p_train(x), the `split`
+    # stage's discriminator odds (covariate-shift correction; needs data from that stage)
+    sample_weights: Literal["none", "density_ratio"] = "none"
+    # after the best epoch is picked on valid, retrain each member (same seed) on train + valid for
+    # that many epochs: an adversarial validation set holds the most test-like reviews, which the
+    # final model should learn from; valid metrics then come from the selection run
+    refit: bool = False
+    # train on the augment stage's variants as well (data/augmented/reviews/train.jsonl)
+    augment: bool = False
 
 
 def tokens(text: str) -> list[str]:
@@ -165,10 +183,38 @@ def average_members(members: list[keras.Model], bigrams: bool,
 
 
 def _load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
+    texts, y, _ = _load_rows(data_dir, split)
+    return texts, y
+
+
+def _load_rows(data_dir: Path, split: str) -> tuple[list[str], np.ndarray, list[dict]]:
     rows = read_jsonl(data_dir / f"{split}.jsonl")
     if not rows:
-        raise ValueError(f"{data_dir / f'{split}.jsonl'} is empty: rerun prepare_reviews")
-    return [r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=np.float32)
+        raise ValueError(f"{data_dir / f'{split}.jsonl'} is empty: rerun prepare_reviews and split")
+    return [r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=np.float32), rows
+
+
+def sample_weights(rows: list[dict], kind: str, where: str | Path) -> np.ndarray | None:
+    """Per-review training weights for ``sentiment.sample_weights`` (None = unweighted)."""
+    if kind == "none":
+        return None
+    if any("weight" not in r for r in rows):
+        raise ValueError(f"sentiment.sample_weights = {kind}: {where} has no 'weight' field; train on "
+                         "the split stage's output (data/split/reviews) or set sample_weights: none")
+    return np.array([r["weight"] for r in rows], dtype=np.float32)
+
+
+def make_loss(cfg: Config) -> keras.losses.Loss:
+    """The Keras loss named by ``cfg.loss`` (the model outputs probabilities)."""
+    from kexue import losses
+
+    if cfg.loss == "ce":
+        return keras.losses.BinaryCrossentropy()
+    if cfg.loss == "truncated":
+        return losses.HardTruncatedCrossEntropy(margin=cfg.margin)
+    if cfg.loss == "soft_truncated":
+        return losses.SoftTruncatedCrossEntropy(margin=cfg.margin, scale=cfg.scale)
+    return losses.BinaryFocalLoss(gamma=cfg.gamma, alpha=cfg.alpha)
 
 
 def _word_channel(cfg: Config, vectors_root: str | Path, tokenized_dir: str | Path):
@@ -184,7 +230,8 @@ def _word_channel(cfg: Config, vectors_root: str | Path, tokenized_dir: str | Pa
 
 def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
           resume_root: str | Path | None = None, vectors_root: str | Path = VECTORS_ROOT,
-          tokenized_dir: str | Path = TOKENIZED_DIR) -> dict:
+          tokenized_dir: str | Path = TOKENIZED_DIR,
+          augmented_dir: str | Path = AUGMENTED_DIR) -> dict:
     """Train on ``data_dir/train.jsonl`` with best-on-valid selection; write the model, its vocab
     and ``train_info.json`` into ``model_dir`` (each file atomically).
 
@@ -192,10 +239,22 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     keyed by the params and the data, so any change starts afresh)."""
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     resume_dir = None
+    augmented = Path(augmented_dir) / "train.jsonl"
+    if cfg.augment and not augmented.is_file():
+        raise FileNotFoundError(f"sentiment.augment is true but {augmented} is missing: run the "
+                                "augment stage (`dvc repro augment`) or set augment: false")
     if resume_root is not None:
-        key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"])
+        key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"]
+                      + ([augmented] if cfg.augment else []))
         resume_dir = Path(resume_root) / "sentiment" / key
-    train_texts, train_y = _load_split(data_dir, "train")
+    train_texts, train_y, train_rows = _load_rows(data_dir, "train")
+    weights = sample_weights(train_rows, cfg.sample_weights, data_dir / "train.jsonl")
+    if cfg.augment:  # the variants join the training set (never valid: selection stays clean)
+        extra = read_jsonl(augmented)
+        train_texts = train_texts + [r["text"] for r in extra]
+        train_y = np.concatenate([train_y, np.array([r["label"] for r in extra], np.float32)])
+        if weights is not None:
+            weights = np.concatenate([weights, sample_weights(extra, cfg.sample_weights, augmented)])
     valid_texts, valid_y = _load_split(data_dir, "valid")
     vocab = Vocab.build((tokens(t) for t in train_texts), min_count=cfg.min_count)
     bigram_vocab = (Vocab.build((bigrams(tokens(t)) for t in train_texts),
@@ -210,6 +269,13 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
         return _add_words(encode(vocab, texts, cfg.maxlen, bigram_vocab), words)
 
     train_ids = inputs(train_texts)
+    refit_ids = refit_y = refit_weights = None
+    if cfg.refit:  # train + valid, for the refit after selection
+        valid_rows = _load_rows(data_dir, "valid")[2]
+        refit_ids = _concat_inputs(train_ids, inputs(valid_texts))
+        refit_y = np.concatenate([train_y, valid_y])
+        valid_weights = sample_weights(valid_rows, cfg.sample_weights, data_dir / "valid.jsonl")
+        refit_weights = None if weights is None else np.concatenate([weights, valid_weights])
     valid_batches = SequenceBatches(inputs(valid_texts), valid_y, cfg.fit.batch_size, shuffle=False)
     members, results = [], []
     for index in range(cfg.members):
@@ -220,25 +286,34 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
             continue
         seed = cfg.fit.seed + index
         seed_everything(seed, cfg.fit.deterministic)
-        train_batches = SequenceBatches(train_ids, train_y, cfg.fit.batch_size, seed=seed)
+        train_batches = SequenceBatches(train_ids, train_y, cfg.fit.batch_size, seed=seed,
+                                        weights=weights)
         with make_strategy(cfg.fit.distribute).scope():
             model = build_model(cfg, len(vocab), len(bigram_vocab) if bigram_vocab else 0,
                                 name=f"member{index}" if cfg.members > 1 else "sentiment",
                                 word_matrix=word_matrix)
             model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model),
-                          loss="binary_crossentropy",
+                          loss=make_loss(cfg),
                           metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
         result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_accuracy",
                      mode="max", live_dir=live_dir,
                      resume_dir=resume_dir / f"member{index}" if resume_dir is not None else None,
                      live_prefix=f"member{index}/" if cfg.members > 1 else "",
                      keep_curves=index > 0)
+        result = result.to_dict()
+        if cfg.refit:
+            result["selection_valid_prob"] = [round(float(v), 6) for v in
+                                              _predict(model, valid_batches)]
+            model, result["refit_seconds"] = _refit(cfg, index, seed, model.name, refit_ids,
+                                                    refit_y, refit_weights, result["best_epoch"],
+                                                    len(vocab), len(bigram_vocab) if bigram_vocab else 0,
+                                                    word_matrix)
         if done is not None:
             with atomic_path(done) as tmp:
                 model.save(tmp)
-            write_json(done.with_suffix(".json"), result.to_dict())
+            write_json(done.with_suffix(".json"), result)
         members.append(model)
-        results.append(result.to_dict())
+        results.append(result)
     model = (members[0] if cfg.members == 1
              else average_members(members, cfg.bigrams, cfg.embeddings))
     if resume_dir is not None:
@@ -258,7 +333,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     info = {"config": dataclasses.asdict(cfg), "vocab_size": len(vocab),
             "bigram_vocab_size": len(bigram_vocab) if bigram_vocab else 0,
             "params": int(model.count_params()), "train_examples": len(train_texts),
-            "train_seconds": round(sum(r["train_seconds"] for r in results), 2),
+            "train_seconds": round(sum(r["train_seconds"] + r.get("refit_seconds", 0.0)
+                                       for r in results), 2),
             "examples_per_second": round(
                 len(train_texts) * sum(r["epochs_run"] for r in results)
                 / max(sum(r["train_seconds"] for r in results), 1e-9), 1),
@@ -268,6 +344,40 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
             "members": results}
     write_json(model_dir / "train_info.json", info)
     return info
+
+
+def _concat_inputs(a, b):
+    if isinstance(a, tuple):
+        return tuple(list(x) + list(y) for x, y in zip(a, b, strict=True))
+    return list(a) + list(b)
+
+
+def _predict(model: keras.Model, batches: SequenceBatches) -> np.ndarray:
+    """P(positive) per example of unshuffled ``batches``, in example order."""
+    out = np.concatenate([model(batches[i][0], training=False).numpy()[:, 0]
+                          for i in range(len(batches))])
+    probs = np.empty(len(out), dtype=np.float32)
+    probs[batches.order()] = out
+    return probs
+
+
+def _refit(cfg: Config, index: int, seed: int, name: str, ids, y, weights, epochs: int,
+           vocab_size: int, bigram_vocab_size: int, word_matrix) -> tuple[keras.Model, float]:
+    """A fresh member (same seed, same recipe) trained on train + valid for ``epochs`` epochs."""
+    from kexue.callbacks import EpochSync
+
+    seed_everything(seed, cfg.fit.deterministic)
+    batches = SequenceBatches(ids, y, cfg.fit.batch_size, seed=seed, weights=weights)
+    with make_strategy(cfg.fit.distribute).scope():
+        model = build_model(cfg, vocab_size, bigram_vocab_size, name=name, word_matrix=word_matrix)
+        model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss=make_loss(cfg))
+    start = time.perf_counter()
+    model.fit(batches, epochs=epochs, callbacks=[EpochSync(batches)], shuffle=False,
+              verbose=1 if sys.stderr.isatty() else 2)
+    seconds = round(time.perf_counter() - start, 2)
+    print(f"sentiment: member{index} refit on train + valid for {epochs} epoch(s) in {seconds:.0f}s",
+          file=sys.stderr)
+    return model, seconds
 
 
 class SentimentClassifier:
@@ -335,10 +445,18 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         metrics["members"] = {name: {} for name in members}
     rows: list[dict] = []
     seconds = 0.0
+    refit = bool(clf.info["config"].get("refit"))
     for split in ("test", "valid"):
         texts, y = _load_split(data_dir, split)
         start = time.perf_counter()
-        if members:  # each member once; the ensemble's output is their mean
+        if split == "valid" and refit:  # the final model trained on valid: use the selection run's
+            member_probs = {name: np.asarray(r["selection_valid_prob"], np.float32)
+                            for name, r in zip(members or ["sentiment"], clf.info["members"], strict=True)}
+            prob = np.mean(list(member_probs.values()), axis=0)
+            for name, p in member_probs.items():
+                if members:
+                    metrics["members"][name][split] = classification_metrics(y.astype(int), p)
+        elif members:  # each member once; the ensemble's output is their mean
             member_probs = {name: clf.predict_proba(texts, member=name) for name in members}
             prob = np.mean(list(member_probs.values()), axis=0)
             for name, p in member_probs.items():
@@ -354,6 +472,9 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             metrics_cm = {"labels": LABELS, "matrix": cm.tolist()}
         metrics[split] = classification_metrics(y.astype(int), prob)
     metrics["test"]["confusion"] = metrics_cm
+    if refit:
+        metrics["valid"]["source"] = ("selection run: the members before their refit on train + valid "
+                                      "(the final model has seen valid)")
     info = clf.info
     metrics["cost"] = {
         "train_seconds": info["train_seconds"],
@@ -373,36 +494,57 @@ class BaselineConfig:
     min_df: int = field(metadata={"min": 1})
     c_grid: list[float]  # inverse regularisation strengths tried; the best on valid is kept
     seed: int
+    refit: bool = False  # refit the chosen C on train + valid (as sentiment.refit does)
 
 
 def baselines(cfg: BaselineConfig, data_dir: str | Path) -> dict:
     """The peer a practitioner would use: TF-IDF over character n-grams + logistic regression,
-    with C picked on the same validation split the neural model uses."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
+    with C picked on the same validation split the neural model uses; when the split carries
+    density-ratio weights (stage `split`), a second peer trains with them, so the weighting's
+    gain is shown apart from the network's."""
     if cfg.ngram_min > cfg.ngram_max:
         raise ValueError(f"baselines.sentiment: ngram_min={cfg.ngram_min} > ngram_max={cfg.ngram_max}")
     data_dir = Path(data_dir)
-    splits = {s: _load_split(data_dir, s) for s in ("train", "valid", "test")}
+    splits = {s: _load_rows(data_dir, s) for s in ("train", "valid", "test")}
+    weighted = all("weight" in r for s in ("train", "valid") for r in splits[s][2])
+    peers = {"tfidf_char_lr": _tfidf_lr(cfg, splits, "none")}
+    if weighted:
+        peers["tfidf_char_lr_density_ratio"] = _tfidf_lr(cfg, splits, "density_ratio")
+    return peers
+
+
+def _tfidf_lr(cfg: BaselineConfig, splits: dict, weighting: str) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def weights(split):
+        return sample_weights(splits[split][2], weighting, split)
+
+    def fitted(c, parts):
+        vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(cfg.ngram_min, cfg.ngram_max),
+                                     min_df=cfg.min_df, sublinear_tf=True)
+        texts = [t for p in parts for t in splits[p][0]]
+        y = np.concatenate([splits[p][1] for p in parts]).astype(int)
+        w = None if weighting == "none" else np.concatenate([weights(p) for p in parts])
+        clf = LogisticRegression(C=c, max_iter=3000, random_state=cfg.seed)
+        clf.fit(vectorizer.fit_transform(texts), y, sample_weight=w)
+        return vectorizer, clf
+
     start = time.perf_counter()
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(cfg.ngram_min, cfg.ngram_max),
-                                 min_df=cfg.min_df, sublinear_tf=True)
-    x = {s: None for s in splits}
-    x["train"] = vectorizer.fit_transform(splits["train"][0])
-    for s in ("valid", "test"):
-        x[s] = vectorizer.transform(splits[s][0])
     best = None
     for c in cfg.c_grid:
-        clf = LogisticRegression(C=c, max_iter=2000, random_state=cfg.seed)
-        clf.fit(x["train"], splits["train"][1].astype(int))
-        score = accuracy_score(splits["valid"][1].astype(int), clf.predict(x["valid"]))
+        vectorizer, clf = fitted(c, ["train"])
+        valid_prob = clf.predict_proba(vectorizer.transform(splits["valid"][0]))[:, 1]
+        score = accuracy_score(splits["valid"][1].astype(int), (valid_prob >= 0.5).astype(int))
         if best is None or score > best[0]:
-            best = (score, c, clf)
+            best = (score, c, vectorizer, clf, valid_prob)
+    _, c, vectorizer, clf, valid_prob = best
+    if cfg.refit:
+        vectorizer, clf = fitted(c, ["train", "valid"])
     seconds = time.perf_counter() - start
-    _, c, clf = best
-    out = {s: classification_metrics(splits[s][1].astype(int), clf.predict_proba(x[s])[:, 1])
-           for s in ("test", "valid")}
-    out["cost"] = {"train_seconds": round(seconds, 2), "features": int(x["train"].shape[1])}
-    out["chosen"] = {"C": c}
-    return {"tfidf_char_lr": out}
+    out = {"test": classification_metrics(splits["test"][1].astype(int),
+                                          clf.predict_proba(vectorizer.transform(splits["test"][0]))[:, 1]),
+           "valid": classification_metrics(splits["valid"][1].astype(int), valid_prob)}
+    out["cost"] = {"train_seconds": round(seconds, 2), "features": len(vectorizer.vocabulary_)}
+    out["chosen"] = {"C": c, "sample_weights": weighting, "refit": cfg.refit}
+    return out
