@@ -109,6 +109,45 @@ def similar(args: argparse.Namespace) -> int:
     return status
 
 
+def similar_sentence(args: argparse.Namespace) -> int:
+    """The candidates (lines of ``--among``) nearest to each query sentence by the cosine of
+    the similarity family's sentence vectors (GRU + AM-Softmax)."""
+    import numpy as np
+
+    from kexue.families.similarity import SentenceEncoder
+
+    try:
+        with open(args.among, encoding="utf-8") as handle:
+            candidates = [line.strip() for line in handle if line.strip()]
+    except OSError as err:
+        print(f"kexue similar-sentence: cannot read --among {args.among}: {err.strerror}",
+              file=sys.stderr)
+        return 1
+    if not candidates:
+        print(f"kexue similar-sentence: --among {args.among} has no non-empty lines", file=sys.stderr)
+        return 1
+    if args.k < 1:
+        print(f"kexue similar-sentence: -k must be >= 1, got {args.k}", file=sys.stderr)
+        return 1
+    texts = _inputs(args)
+    try:
+        encoder = SentenceEncoder(args.model)
+    except FileNotFoundError as err:
+        print(f"kexue similar-sentence: {err}", file=sys.stderr)
+        return 1
+    candidate_vectors = encoder.vectors(candidates)  # (candidates, dim), unit rows
+    for chunk in _batched(texts, 1024):
+        scores = encoder.vectors(chunk) @ candidate_vectors.T  # (queries, candidates): cosines
+        rows = []
+        for text, row in zip(chunk, scores, strict=True):
+            order = np.argsort(-row, kind="stable")[: args.k]
+            rows.append({"text": text, "nearest": [
+                {"sentence": candidates[i], "line": int(i) + 1, "cosine": round(float(row[i]), 4)}
+                for i in order]})
+        _emit(rows)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kexue", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="word2vec",
                    help="word2vec | glove (models/<name>) or a vectors directory")
     p.set_defaults(func=similar)
+    p = sub.add_parser("similar-sentence",
+                       help="nearest sentences among a file's lines by cosine (JSON lines out)")
+    p.add_argument("text", nargs="*", help="query sentences (default: --file or stdin)")
+    p.add_argument("--among", required=True, help="candidate sentences, one per line")
+    p.add_argument("-k", type=int, default=5, help="candidates per query (default 5)")
+    p.add_argument("--file", help="read one query per line from this file ('-' = stdin)")
+    p.add_argument("--model", default="models/similarity", help="trained model directory")
+    p.set_defaults(func=similar_sentence)
     return parser
 
 

@@ -263,3 +263,63 @@ class SparseMultilabelCrossEntropy(_KexueLoss):
 
     def call(self, y_true, y_pred):
         return sparse_multilabel_crossentropy(y_true, y_pred, **self._args)
+
+
+# --- AM-Softmax (additive margin softmax) ---------------------------------------------------
+# 苏剑林, "基于GRU和AM-Softmax的句子相似度模型", kexue.fm, 2018: classes = groups of similar
+# sentences, a sentence encoder with L2-normalised output, cosine logits (kexue.layers.margin.
+# CosineLogits) and this loss; s = 30, m = 0.35 in the post.
+
+
+def _check_am_softmax(scale: float, margin: float) -> tuple[float, float]:
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    if not 0.0 <= margin < 2.0:  # cosines lie in [−1, 1]: a margin of 2 or more can never be met
+        raise ValueError(f"margin must be in [0, 2), got {margin}")
+    return float(scale), float(margin)
+
+
+def am_softmax_logits(y_true, cosines, scale: float = 30.0, margin: float = 0.35):
+    """s·(cos θ_y − m) for the target class y and s·cos θ_j for the others.
+
+    y_true: class ids (batch,) or (batch, 1); cosines: (batch, num_classes) from CosineLogits.
+    """
+    scale, margin = _check_am_softmax(scale, margin)
+    cosines = ops.convert_to_tensor(cosines)
+    labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))  # (batch,)
+    target = ops.one_hot(labels, ops.shape(cosines)[-1], dtype=cosines.dtype)  # (batch, num_classes)
+    return scale * (cosines - margin * target)
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+def am_softmax_loss(y_true, y_pred, scale: float = 30.0, margin: float = 0.35):
+    """Additive-margin softmax cross-entropy over cosine logits (one value per example).
+
+        −log e^{s(cos θ_y − m)} / (e^{s(cos θ_y − m)} + Σ_{j≠y} e^{s cos θ_j})
+
+    y_pred: cosines (batch, num_classes); y_true: class ids. Why a margin: plain softmax stops
+    once cos θ_y is the largest; with m the target must beat every other class by m, so classes
+    separate by a gap and a sentence's nearest neighbours by cosine are its own class (what
+    retrieval uses). Why a scale: cosines in [−1, 1] give a softmax too flat to ever approach
+    probability 1; s sharpens it. m = 0 is plain softmax over s·cos θ (the ablation).
+    """
+    logits = am_softmax_logits(y_true, y_pred, scale, margin)
+    labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    return ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class AMSoftmaxLoss(_KexueLoss):
+    """``am_softmax_loss`` as a Keras loss (y_pred = cosines, y_true = class ids)."""
+
+    def __init__(self, scale: float = 30.0, margin: float = 0.35, name: str = "am_softmax_loss",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        scale, margin = _check_am_softmax(scale, margin)
+        self._args = {"scale": scale, "margin": margin}
+
+    def call(self, y_true, y_pred):
+        return am_softmax_loss(y_true, y_pred, **self._args)
+
+
+__all__ += ["AMSoftmaxLoss", "am_softmax_logits", "am_softmax_loss"]

@@ -1,0 +1,179 @@
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from kexue import cli
+from kexue.config import ConfigError, load_section
+from kexue.families import similarity as sim
+from kexue.io import write_jsonl
+from kexue.layers.margin import CosineLogits
+from kexue.losses import AMSoftmaxLoss, am_softmax_logits, am_softmax_loss
+
+OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
+             "global_clipnorm": 5.0, "gradient_accumulation_steps": 1, "use_ema": False,
+             "ema_momentum": 0.99, "lr_multipliers": {}, "lookahead_k": 0, "lookahead_alpha": 0.5}
+TINY = {"maxlen": 32, "min_chars": 2, "min_count": 1, "bigrams": True, "bigram_min_count": 1,
+        "embedding_dim": 16, "encoder": "bigru", "units": 16, "pooling": "max", "dropout": 0.0,
+        "scale": 30.0, "margin": 0.35,
+        "fit": {"epochs": 4, "batch_size": 16, "seed": 0, "deterministic": True, "distribute": "none",
+                "optimizer": OPTIMIZER}}
+
+
+def _config(**overrides) -> sim.Config:
+    from kexue.config import parse
+
+    return parse(sim.Config, {**TINY, **overrides}, "similarity")
+
+
+def test_cosine_logits_and_am_softmax_closed_form():
+    layer = CosineLogits(3)
+    x = np.array([[3.0, 4.0], [1.0, 0.0]], np.float32)
+    layer.build((None, 2))
+    w = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 2.0]], np.float32)
+    layer.set_weights([w])
+    cos = keras.ops.convert_to_numpy(layer(x))
+    expected = np.array([[0.6, 0.8, 7 / (5 * math.sqrt(2))], [1.0, 0.0, 1 / math.sqrt(2)]])
+    np.testing.assert_allclose(cos, expected, rtol=1e-6)
+    y = np.array([1, 2])
+    s, m = 30.0, 0.35
+    logits = keras.ops.convert_to_numpy(am_softmax_logits(y, cos, scale=s, margin=m))
+    closed = s * expected
+    closed[0, 1] = s * (expected[0, 1] - m)  # only the target's cosine loses the margin
+    closed[1, 2] = s * (expected[1, 2] - m)
+    np.testing.assert_allclose(logits, closed, rtol=1e-5)
+    loss = keras.ops.convert_to_numpy(am_softmax_loss(y, cos, scale=s, margin=m))
+    by_hand = [np.log(np.exp(row).sum()) - row[t] for row, t in zip(closed, y, strict=True)]
+    np.testing.assert_allclose(loss, by_hand, rtol=1e-5)
+
+
+def test_margin_zero_is_softmax_over_scaled_cosines():
+    rng = np.random.default_rng(0)
+    cos = np.tanh(rng.normal(size=(5, 7))).astype(np.float32)
+    y = rng.integers(0, 7, size=(5, 1))
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(y, 30.0 * cos)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(am_softmax_loss(y, cos, 30.0, 0.0)),
+                               keras.ops.convert_to_numpy(plain), rtol=1e-5)
+    loss = AMSoftmaxLoss(scale=30.0, margin=0.0)
+    again = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert again.get_config()["margin"] == 0.0 and again.get_config()["scale"] == 30.0
+    with pytest.raises(ValueError, match="margin"):
+        AMSoftmaxLoss(margin=-0.1)
+
+
+def test_bm25_against_hand_computation():
+    docs = [list("aab"), list("bc"), list("cccd")]
+    k1, b = 1.5, 0.75
+    index = sim.BM25(docs, k1=k1, b=b)
+    avgdl = (3 + 2 + 4) / 3
+
+    def idf(n):
+        return math.log(1 + (3 - n + 0.5) / (n + 0.5))
+
+    def term(tf, dl, n):
+        return idf(n) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
+
+    scores = index.scores([list("ab"), list("cz"), list("cc")])
+    expected = [[term(2, 3, 1) + term(1, 3, 2), term(1, 2, 2), 0.0],
+                [0.0, term(1, 2, 2), term(3, 4, 2)],
+                [0.0, term(1, 2, 2), term(3, 4, 2)]]  # a repeated query term counts once
+    np.testing.assert_allclose(scores, expected, rtol=1e-9)
+    assert sim.bm25_terms("人民日报", "bigrams") == ["人民", "民日", "日报"]
+    assert sim.bm25_terms("人民", "both") == ["人", "民", "人民"]
+
+
+def test_top_k_and_mrr_on_a_toy_ranking():
+    scores = np.array([[0.9, 0.1, 0.2],   # gold first
+                       [0.5, 0.4, 0.6],   # gold third
+                       [0.3, 0.3, 0.3]])  # all tied: ties count against the query → third
+    assert list(sim.gold_ranks(scores)) == [1, 3, 3]
+    metrics = sim.retrieval_metrics(scores)
+    assert metrics["top1"] == round(1 / 3, 4) and metrics["top5"] == 1.0
+    assert metrics["mrr"] == round((1 + 1 / 3 + 1 / 3) / 3, 4)
+    assert metrics["queries"] == 3 and metrics["candidates"] == 3
+
+
+TOPICS = ["足球比赛球队进球", "股票市场价格上涨", "天气降雨气温寒冷", "医院医生病人治疗",
+          "学校学生老师考试", "农民粮食丰收耕地", "火车铁路旅客春运", "电影演员导演观众"]
+
+
+def _toy_articles(tmp_path):
+    """Articles whose sentences draw characters from one topic each; valid and test reuse the
+    topics, so a headline's nearest lead is its own article's."""
+    rng = np.random.default_rng(3)
+
+    def article(i, topic):
+        chars = list(TOPICS[topic])
+        sentences = ["".join(rng.choice(chars, size=rng.integers(5, 10))) + "。" for _ in range(4)]
+        headline = "".join(rng.choice(chars, size=6))
+        return {"id": f"a{i}", "line": i, "headline": headline, "subtitles": [],
+                "body": ["".join(sentences[:2]), "".join(sentences[2:])], "sentences": sentences,
+                "lead": sentences[0]}
+
+    data = tmp_path / "articles"
+    write_jsonl(data / "train.jsonl", [article(i, i % 8) for i in range(24)])
+    write_jsonl(data / "valid.jsonl", [article(100 + i, i) for i in range(4)])
+    write_jsonl(data / "test.jsonl", [article(200 + i, 4 + i) for i in range(4)])
+    return data
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("similarity")
+    data = _toy_articles(tmp_path)
+    info = sim.train(_config(), data, tmp_path / "model", tmp_path / "live")
+    return tmp_path, data, info
+
+
+def test_tiny_train_and_evaluate(trained):
+    tmp_path, data, info = trained
+    assert info["classes"] == 24 and info["epochs_run"] == 4 and info["monitor"] == "val_top1"
+    assert (tmp_path / "live" / "plots" / "metrics" / "eval" / "top1.tsv").is_file()
+    metrics, rows = sim.evaluate(tmp_path / "model", data)
+    for split in ("test", "valid"):
+        assert metrics[split]["queries"] == 4 and metrics[split]["top10"] == 1.0
+        assert 0 <= metrics[split]["top1"] <= metrics[split]["top5"] <= 1
+    assert metrics["test"]["top1"] >= 0.5  # the topics separate the toy articles
+    assert len(rows) == 4 and metrics["cost"]["params"] > metrics["cost"]["encoder_params"] > 0
+    encoder = sim.SentenceEncoder(tmp_path / "model")
+    vectors = encoder.vectors(["足球进球", "股票上涨"])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_baselines_on_toy_articles(tmp_path):
+    data = _toy_articles(tmp_path)
+    cfg = sim.BaselineConfig(tfidf_ngram_max=[1, 2], tfidf_min_df=1, bm25_terms=["chars", "both"],
+                             bm25_k1=1.5, bm25_b=0.75, margin_ablation=False)
+    peers = sim.baselines(cfg, data)
+    assert set(peers) == {"tfidf_char", "bm25"}
+    assert peers["bm25"]["chosen"]["terms"] in ("chars", "both")
+    assert 0 <= peers["tfidf_char"]["test"]["top1"] <= 1
+
+
+def test_bad_param_names_the_key(tmp_path):
+    params = {"similarity": {**TINY, "margin": 1.5}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=r"similarity\.margin"):
+        load_section("similarity", sim.Config, tmp_path / "params.yaml")
+    params = {"similarity": {**TINY, "scael": 30.0}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=r"similarity\.scael.*Did you mean 'scale'"):
+        load_section("similarity", sim.Config, tmp_path / "params.yaml")
+
+
+def test_cli_similar_sentence(trained, tmp_path, capsys):
+    model_dir = trained[0] / "model"
+    among = tmp_path / "among.txt"
+    among.write_text("股票市场价格上涨。\n\n足球比赛球队进球。\n天气寒冷。\n", encoding="utf-8")
+    assert cli.main(["similar-sentence", "球队比赛进球", "--among", str(among), "-k", "2",
+                     "--model", str(model_dir)]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["text"] == "球队比赛进球" and len(row["nearest"]) == 2
+    assert row["nearest"][0]["cosine"] >= row["nearest"][1]["cosine"]
+    assert {n["sentence"] for n in row["nearest"]} <= {"股票市场价格上涨。", "足球比赛球队进球。", "天气寒冷。"}
+    assert cli.main(["similar-sentence", "x", "--among", str(among),
+                     "--model", str(tmp_path / "missing")]) == 1
+    assert "dvc repro train@similarity" in capsys.readouterr().err
