@@ -55,6 +55,11 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["baselines"]["word2vec"].update(query_min_count=1, candidate_min_count=1)
     params["downstream_sentiment"].update(epochs=1)
     params["ode"]["fit"]["epochs"] = 20
+    params["prepare_articles"]["limit_articles"] = 60
+    params["similarity"].update(embedding_dim=8, units=8, maxlen=32, bigrams=False)
+    params["similarity"]["fit"]["epochs"] = 1
+    params["baselines"]["similarity"].update(margin_ablation=False, tfidf_ngram_max=[2],
+                                             bm25_terms=["both"])
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
 
 
