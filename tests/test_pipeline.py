@@ -60,6 +60,8 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["similarity"]["fit"]["epochs"] = 1
     params["baselines"]["similarity"].update(margin_ablation=False, tfidf_ngram_max=[2],
                                              bm25_terms=["both"])
+    params["compare_validation"].update(c_grid=[1.0], ngram_max=[1, 2])
+    params["saliency"].update(texts=20, render=5)
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
 
 
