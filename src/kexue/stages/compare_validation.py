@@ -34,7 +34,9 @@ def _sentiment_gap(splits: dict, members: int) -> dict:
     from kexue.families import sentiment
 
     cfg = load_section("sentiment", sentiment.Config)
-    cfg = dataclasses.replace(cfg, members=members)
+    # augment off: the augment stage's variants come from the `split` stage's training set, not
+    # from the split built here
+    cfg = dataclasses.replace(cfg, members=members, augment=False)
     with tempfile.TemporaryDirectory(prefix="compare-validation-") as tmp:
         for name, rows in splits.items():
             write_jsonl(Path(tmp) / "data" / f"{name}.jsonl", rows)
