@@ -137,10 +137,10 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     old_dropout = yaml.safe_load((repo / "params.yaml").read_text())["sentiment"]["dropout"]
     _tiny_params(repo, dropout=0.1)
     status = json.loads(_run(repo, "dvc", "status", "--json").strip().splitlines()[-1])
-    assert set(status) == {"train@sentiment", "downstream_sentiment"}, status
+    assert set(status) == {"train@sentiment", "downstream_sentiment", "compare_validation"}, status
     changed = _run(repo, "dvc", "repro")
-    assert _ran(changed) == {"train@sentiment", "evaluate@sentiment", "downstream_sentiment",
-                             "report"}
+    assert _ran(changed) == {"train@sentiment", "evaluate@sentiment", "saliency@sentiment",
+                             "downstream_sentiment", "compare_validation", "report"}
     diff = json.loads(_run(repo, "dvc", "params", "diff", "--json").strip().splitlines()[-1])
     assert {k: diff["params.yaml"]["sentiment.dropout"][k] for k in ("old", "new")} == {
         "old": old_dropout, "new": 0.1}
@@ -161,6 +161,7 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     # a training stage killed (SIGKILL) after its first epoch resumes on the next `dvc repro`
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["sentiment"]["fit"]["epochs"] = 2
+    params["sentiment"]["refit"] = False  # the refit after selection prints its own "Epoch 1/n"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
     killed = _run(repo, "dvc", "repro", "evaluate@sentiment", expect_fail=True,
                   KEXUE_KILL_AFTER_EPOCH="1")

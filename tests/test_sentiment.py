@@ -268,3 +268,19 @@ def test_weighted_peer_is_reported_beside_the_plain_one(tmp_path):
     assert set(peers) == {"tfidf_char_lr", "tfidf_char_lr_density_ratio"}
     assert peers["tfidf_char_lr_density_ratio"]["chosen"] == {"C": 1.0, "sample_weights": "density_ratio",
                                                               "refit": True}
+
+
+def test_a_model_trained_with_a_kexue_loss_loads_in_a_fresh_process(tmp_path):
+    """The evaluate stage and the CLI import only the family: kexue's losses must be registered."""
+    import subprocess
+    import sys
+
+    data = _synthetic(tmp_path, n=32)
+    sentiment.train(replace(CFG, loss="focal", fit=replace(CFG.fit, epochs=1)), data,
+                    tmp_path / "model", None)
+    code = ("import sys; from kexue.families.sentiment import SentimentClassifier; "
+            "print(type(SentimentClassifier(sys.argv[1]).model.loss).__name__)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("BinaryFocalLoss")

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
 
+from kexue import losses  # registers kexue's losses, so a model compiled with one loads
 from kexue.batches import SequenceBatches
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
 from kexue.layers import MaskedGlobalMaxPooling1D
@@ -206,8 +207,6 @@ def sample_weights(rows: list[dict], kind: str, where: str | Path) -> np.ndarray
 
 def make_loss(cfg: Config) -> keras.losses.Loss:
     """The Keras loss named by ``cfg.loss`` (the model outputs probabilities)."""
-    from kexue import losses
-
     if cfg.loss == "ce":
         return keras.losses.BinaryCrossentropy()
     if cfg.loss == "truncated":
