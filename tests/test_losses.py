@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kexue import losses as kexue_losses
 from kexue.losses import (
     BinaryFocalLoss,
     HardTruncatedCrossEntropy,
@@ -287,3 +288,20 @@ def test_function_form_compiles_and_reloads_in_safe_mode(tmp_path):
     expected = float(np.mean(_np(hard_truncated_crossentropy(y, model(x)))))
     got = float(loaded.compute_loss(x, y, loaded(x), training=False))
     assert got == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: kexue_losses.HardTruncatedCrossEntropy(margin=0.6),
+    lambda: kexue_losses.SoftTruncatedCrossEntropy(margin=0.6, scale=10.0),
+    lambda: kexue_losses.BinaryFocalLoss(gamma=2.0, alpha=0.25),
+])
+def test_binary_losses_take_labels_without_the_trailing_axis(make):
+    # a sigmoid model outputs (batch, 1) while datasets often yield labels of shape (batch,):
+    # both must give the per-example loss, not a (batch, batch) cross product
+    y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
+    p = np.array([[0.9], [0.45], [0.3], [0.2]], np.float32)
+    loss = make()
+    flat = float(loss(y, p))
+    column = float(loss(y[:, None], p))
+    assert flat == pytest.approx(column, rel=1e-6)
+    assert float(loss(y, p[:, 0])) == pytest.approx(column, rel=1e-6)

@@ -48,6 +48,19 @@ def _check_focal(gamma: float, alpha: float | None) -> tuple[float, float | None
     return float(gamma), None if alpha is None else float(alpha)
 
 
+def _same_rank(y_true, y_pred):
+    """(y_true, y_pred) as tensors of one rank: labels of shape (batch,) against predictions of
+    shape (batch, 1) get their trailing axis back, as Keras's own losses do. Why: without it the
+    two broadcast to (batch, batch) and every prediction is scored against every label."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, y_pred.dtype)
+    if len(y_true.shape) == len(y_pred.shape) - 1 and y_pred.shape[-1] == 1:
+        y_true = ops.expand_dims(y_true, -1)
+    elif len(y_pred.shape) == len(y_true.shape) - 1 and y_true.shape[-1] == 1:
+        y_pred = ops.expand_dims(y_pred, -1)
+    return y_true, y_pred
+
+
 def _binary_log_probs(y_pred, from_logits: bool):
     """(log p, log(1 − p)). Logits go through log-sigmoid, which cannot overflow; probabilities
     are clipped to [ε, 1 − ε] first, as Keras's binary cross-entropy does."""
@@ -62,8 +75,7 @@ def _truncated_crossentropy(y_true, y_pred, margin, from_logits, step):
     """λ(y, p) · BCE(y, p) averaged over the last axis, with
     λ = 1 − θ(y − m)·step(p − m) − θ(1 − m − y)·step(1 − m − p). The label factors stay hard
     steps (labels are data); ``step`` is the hard θ or its sigmoid softening."""
-    y_pred = ops.convert_to_tensor(y_pred)
-    y_true = ops.cast(y_true, y_pred.dtype)
+    y_true, y_pred = _same_rank(y_true, y_pred)
     log_p, log_q = _binary_log_probs(y_pred, from_logits)  # log p, log(1 − p)
     p = ops.exp(log_p)
     positive = ops.cast(y_true - margin > 0, y_pred.dtype)  # θ(y − m)
@@ -126,8 +138,7 @@ def binary_focal_loss(y_true, y_pred, gamma: float = 2.0, alpha: float | None = 
     so extreme logits give finite losses and gradients.
     """
     gamma, alpha = _check_focal(gamma, alpha)
-    y_pred = ops.convert_to_tensor(y_pred)
-    y_true = ops.cast(y_true, y_pred.dtype)
+    y_true, y_pred = _same_rank(y_true, y_pred)
     log_p, log_q = _binary_log_probs(y_pred, from_logits)  # log p, log(1 − p)
     pos = -y_true * ops.exp(gamma * log_q) * log_p  # (1 − p)^γ · (−log p) on positives
     neg = -(1.0 - y_true) * ops.exp(gamma * log_p) * log_q  # p^γ · (−log(1 − p)) on negatives
