@@ -65,6 +65,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=0, help="time this many steps only")
+    parser.add_argument("--opt", default="adam", choices=["adam", "sgd"])
+    parser.add_argument("--wd", type=float, default=0.0, help="decoupled weight decay (Keras)")
+    parser.add_argument("--ls", type=float, default=0.0, help="label smoothing")
+    parser.add_argument("--warmup", type=float, default=0.5, help="warm-up epochs")
+    parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--data", default="data/raw/fashion_mnist")
     parser.add_argument("--out", default="/tmp/image_speed.jsonl")
     args = parser.parse_args()
@@ -75,9 +80,10 @@ def main() -> None:
     train_idx, valid_idx = train_valid_split(labels, cfg.valid_size, cfg.fit.seed)
     x_train, y_train = images[train_idx], labels[train_idx].astype("int32")
     x_valid, y_valid = images[valid_idx], labels[valid_idx].astype("int32")
+    x_valid_raw = x_valid
     steps_per_epoch = -(-len(x_train) // cfg.fit.batch_size)
     total = steps_per_epoch * cfg.fit.epochs
-    warmup = max(1, steps_per_epoch // 2)
+    warmup = max(1, int(steps_per_epoch * args.warmup))
     schedule = keras.optimizers.schedules.PolynomialDecay(args.lr, total - warmup, 0.0)  # linear to 0
     model = build_model(cfg)
     lr = keras.optimizers.schedules.LearningRateSchedule
@@ -89,8 +95,17 @@ def main() -> None:
                 step = keras.ops.cast(step, "float32")
                 return keras.ops.where(step < warmup, args.lr * (step + 1) / warmup,
                                        schedule(step - warmup))
-        optimizer = keras.optimizers.Adam(WarmupLinear())
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        if args.opt == "sgd":
+            optimizer = keras.optimizers.SGD(WarmupLinear(), momentum=0.9, nesterov=True,
+                                             weight_decay=args.wd or None)
+        else:
+            optimizer = keras.optimizers.Adam(WarmupLinear(), weight_decay=args.wd or None)
+    y_train = keras.utils.to_categorical(y_train, 10)
+    y_valid = keras.utils.to_categorical(y_valid, 10)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.ls),
+                  metrics=["accuracy"],
+                  jit_compile=args.jit)
     record = {k: v for k, v in vars(args).items() if k not in ("data", "out")}
     record["params"] = int(model.count_params())
     print(f"{args.arch} width {args.width} blocks {args.blocks} {args.precision} batch "
@@ -113,8 +128,14 @@ def main() -> None:
                             validation_data=(x_valid, y_valid), callbacks=[EpochClock()], verbose=2)
         curve, elapsed = history.history["val_accuracy"], history.history["elapsed_seconds"]
         x_test, y_test = load_split(args.data, "test")
-        test = model.evaluate(x_test, y_test.astype("int32"), batch_size=512, verbose=0,
-                              return_dict=True)
+        test = model.evaluate(x_test, keras.utils.to_categorical(y_test, 10), batch_size=512,
+                              verbose=0, return_dict=True)
+        import numpy as np
+        probs = model.predict(x_test, batch_size=512, verbose=0)
+        probs_flip = model.predict(x_test[:, :, ::-1], batch_size=512, verbose=0)
+        record["test_accuracy_tta"] = round(float(np.mean(np.argmax(probs + probs_flip, -1) == y_test)), 4)
+        vp = model.predict(x_valid_raw, batch_size=512, verbose=0) + model.predict(x_valid_raw[:, :, ::-1], batch_size=512, verbose=0)
+        record["valid_accuracy_tta"] = round(float(np.mean(np.argmax(vp, -1) == np.argmax(y_valid, -1))), 4)
         record.update(val_accuracy=[round(v, 4) for v in curve],
                       elapsed_seconds=[round(v, 1) for v in elapsed],
                       valid_94_seconds=time_to_reach(curve, elapsed, 0.94),

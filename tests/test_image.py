@@ -2,19 +2,20 @@
 
 import dataclasses
 import gzip
+import json
 
 import keras
 import numpy as np
 import pytest
 
 from kexue.config import ConfigError, parse
-from kexue.corpora.fashion_mnist import IdxError, load_split, read_idx, train_valid_split
+from kexue.corpora.fashion_mnist import CLASSES, IdxError, load_split, read_idx, train_valid_split
 from kexue.families.image import Config, build_model, time_to_reach
 
 PARAMS = {
     "arch": "mobilenet", "width": 4, "blocks": 1, "activation": "relu", "batch_norm": True,
     "flip": True, "shift": 0.1, "erasing": 0.5, "dropout": 0.1, "precision": "float32",
-    "valid_size": 10,
+    "valid_size": 10, "warmup_epochs": 0.0, "momentum": 0.0, "label_smoothing": 0.0, "tta": False,
     "fit": {"epochs": 1, "batch_size": 8, "seed": 0, "deterministic": False, "distribute": "none",
             "optimizer": {"name": "adam", "learning_rate": 1e-3, "schedule": {}, "weight_decay": 0.0,
                           "global_clipnorm": 0.0, "gradient_accumulation_steps": 1,
@@ -121,3 +122,198 @@ def test_time_to_reach():
     assert time_to_reach(curve, seconds, 0.94) == 20.0
     assert time_to_reach(curve, seconds, 0.95) == 30.0
     assert time_to_reach(curve, seconds, 0.96) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# training, evaluation, peers, fine-tuning, CLI (tiny nets on fake idx files)
+
+
+def write_fake_fashion(root, train_per_class=12, test_per_class=4, seed=0):
+    """Fake Fashion-MNIST idx files whose class is readable from the image: class c lights up
+    row block c (so a tiny net can learn it), plus noise."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, per_class in (("train", train_per_class), ("test", test_per_class)):
+        labels = np.repeat(np.arange(10), per_class).astype(np.uint8)
+        images = rng.integers(0, 40, (len(labels), 28, 28)).astype(np.uint8)
+        for i, c in enumerate(labels):
+            images[i, 2 * c + 4: 2 * c + 7, 4:24] = 250
+        image_file, label_file = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+                                  "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}[split]
+        with gzip.open(root / image_file, "wb") as handle:
+            handle.write(idx_bytes(images))
+        with gzip.open(root / label_file, "wb") as handle:
+            handle.write(idx_bytes(labels))
+    return root
+
+
+def tiny_train_config(**changes) -> Config:
+    cfg = make_config(arch="resnet", width=4, blocks=1, valid_size=20, erasing=0.0, dropout=0.0,
+                      warmup_epochs=0.5, momentum=0.9, label_smoothing=0.1, tta=True)
+    opt = dataclasses.replace(cfg.fit.optimizer, name="sgd", learning_rate=0.05)
+    cfg = dataclasses.replace(cfg, fit=dataclasses.replace(cfg.fit, epochs=2, batch_size=16, optimizer=opt))
+    return dataclasses.replace(cfg, **changes)
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    from kexue.families.image import schedule_knots
+    from kexue.optimizers import PiecewiseLinear
+
+    knots = schedule_knots(2.0, 10, 100)
+    assert knots == {200: 1.0, 1000: 0.0}
+    lr = PiecewiseLinear(0.1, knots)
+    assert [round(float(lr(s)), 6) for s in (0, 100, 200, 600, 1000, 1200)] == [0.0, 0.05, 0.1, 0.05, 0.0, 0.0]
+    assert schedule_knots(0.0, 3, 10) == {0: 1.0, 30: 0.0}
+
+
+def test_image_batches_are_reproducible_per_epoch_and_smoothed():
+    from kexue.families.image import ImageBatches
+
+    images = np.arange(10 * 28 * 28, dtype=np.int64).reshape(10, 28, 28).astype(np.uint8)
+    labels = np.arange(10) % 3
+    batches = ImageBatches(images, labels, 4, seed=7, label_smoothing=0.1, classes=3)
+    assert len(batches) == 3 and batches.num_examples == 10
+    first = [batches[i][0] for i in range(3)]
+    assert sorted(np.concatenate([b[:, 0, 0] for b in first]).tolist()) == sorted(images[:, 0, 0].tolist())
+    x, y = batches[0]
+    np.testing.assert_allclose(y.sum(1), 1.0, rtol=1e-6)
+    assert np.isclose(y.max(), 0.9 + 0.1 / 3) and np.isclose(y.min(), 0.1 / 3)
+    batches.on_epoch_end()  # epoch 1: another order
+    second = batches[0][0]
+    again = ImageBatches(images, labels, 4, seed=7, label_smoothing=0.1, classes=3)
+    again.set_epoch(1)  # a resumed run jumps straight to epoch 1 and sees the same batches
+    np.testing.assert_array_equal(second, again[0][0])
+    assert not np.array_equal(first[0], second)
+    with pytest.raises(ValueError, match="10 images but 9 labels"):
+        ImageBatches(images, labels[:9], 4)
+
+
+def test_config_rejects_a_schedule_and_a_long_warmup():
+    cfg = tiny_train_config()
+    opt = dataclasses.replace(cfg.fit.optimizer, schedule={10: 1.0})
+    with pytest.raises(ConfigError, match=r"schedule must be \{\}.*warmup_epochs"):
+        build_model(dataclasses.replace(cfg, fit=dataclasses.replace(cfg.fit, optimizer=opt)))
+    with pytest.raises(ConfigError, match=r"warmup_epochs = 2.0 .*fewer than image.fit.epochs = 2"):
+        build_model(dataclasses.replace(cfg, warmup_epochs=2.0))
+
+
+def test_sgd_momentum_is_nesterov():
+    from kexue.train import build_optimizer
+
+    cfg = tiny_train_config()
+    optimizer = build_optimizer(cfg.fit.optimizer, momentum=0.9)
+    assert optimizer.momentum == 0.9 and optimizer.nesterov
+    assert build_optimizer(cfg.fit.optimizer).momentum == 0.0  # other families: plain SGD as before
+
+
+def test_train_evaluate_and_classify_round_trip(tmp_path, monkeypatch, capsys):
+    from kexue import cli
+    from kexue.families.image import evaluate, train
+
+    data = write_fake_fashion(tmp_path / "fmnist")
+    info = train(tiny_train_config(), data, tmp_path / "model", tmp_path / "live", None)
+    assert info["monitor"] == "val_accuracy_tta" and info["epochs_run"] == 2
+    assert info["train_examples"] == 100 and info["valid_examples"] == 20
+    assert len(info["history"]["elapsed_seconds"]) == 2
+    assert info["history"]["elapsed_seconds"][1] > info["history"]["elapsed_seconds"][0]
+    metrics, rows = evaluate(tmp_path / "model", data)
+    assert metrics["test"]["examples"] == 40 and len(rows) == 40
+    assert set(metrics["test"]["per_class"]) == set(CLASSES)
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    predicted = [r["predicted"] for r in rows]
+    assert np.mean([p == a["actual"] for p, a in zip(predicted, rows, strict=True)]) == \
+        pytest.approx(metrics["test"]["accuracy"], abs=1e-4)
+
+    from PIL import Image
+
+    x_test, _ = load_split(data, "test")
+    Image.fromarray(x_test[0]).save(tmp_path / "item.png")
+    capsys.readouterr()  # drop the training log
+    assert cli.main(["classify", str(tmp_path / "item.png"), "--model", str(tmp_path / "model"), "-k", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["label"] in CLASSES and len(out["top"]) == 2 and out["top"][0]["label"] == out["label"]
+    assert out["top"][0]["prob"] >= out["top"][1]["prob"]
+
+
+def test_classify_errors_clearly(tmp_path, capsys):
+    from kexue import cli
+
+    assert cli.main(["classify", str(tmp_path / "missing.png")]) == 1
+    assert "missing.png: no such image file" in capsys.readouterr().err
+    (tmp_path / "text.png").write_text("not an image")
+    assert cli.main(["classify", str(tmp_path / "text.png")]) == 1
+    assert "not a readable image" in capsys.readouterr().err
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(tmp_path / "ok.png")
+    assert cli.main(["classify", str(tmp_path / "ok.png"), "--model", str(tmp_path / "none")]) == 1
+    assert "train the model first" in capsys.readouterr().err
+
+
+def test_read_image_resizes_and_inverts_light_backgrounds(tmp_path):
+    from PIL import Image
+
+    from kexue.families.image import read_image
+
+    photo = np.full((56, 56, 3), 255, np.uint8)  # a dark square on white, in colour, twice the size
+    photo[14:42, 14:42] = 0
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    auto = read_image(tmp_path / "photo.png")
+    assert auto.shape == (28, 28) and auto.dtype == np.uint8
+    assert auto[0, 0] == 0 and auto[14, 14] == 255  # inverted: light object on black, as Fashion-MNIST
+    kept = read_image(tmp_path / "photo.png", invert="no")
+    assert kept[0, 0] == 255 and kept[14, 14] == 0
+    dark = np.zeros((28, 28), np.uint8)
+    dark[10:18, 10:18] = 200
+    Image.fromarray(dark).save(tmp_path / "dark.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "dark.png"), dark)  # already Fashion-MNIST-like
+
+
+def test_confident_errors_orders_wrong_predictions_by_confidence():
+    from kexue.families.image import confident_errors
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.95, 0.05]])
+    y_true = np.array([0, 0, 1, 1, 1])
+    # wrong: 1 (0.8 on class 1), 2 (0.6 on class 0), 4 (0.95 on class 0)
+    assert confident_errors(probs, y_true, 5).tolist() == [4, 1, 2]
+    assert confident_errors(probs, y_true, 2).tolist() == [4, 1]
+
+
+def test_peers_score_on_the_same_split(tmp_path):
+    from kexue.families.image import BaselineConfig, baselines
+
+    data = write_fake_fashion(tmp_path / "fmnist")
+    cfg = BaselineConfig(logistic_c=1.0, logistic_max_iter=50, adaboost_estimators=3, adaboost_depth=2,
+                         adaboost_learning_rate=0.5, forest_estimators=5, forest_max_depth=0, jobs=1, seed=0)
+    peers = baselines(cfg, data, tiny_train_config())
+    assert set(peers) == {"logistic_regression", "adaboost_trees", "random_forest"}
+    for result in peers.values():
+        assert result["test"]["examples"] == 40 and result["train_seconds"] >= 0
+    assert peers["logistic_regression"]["test"]["accuracy"] == 1.0  # the fake classes are linearly separable
+    skipped = baselines(dataclasses.replace(cfg, adaboost_estimators=0, forest_estimators=0), data,
+                        tiny_train_config())
+    assert set(skipped) == {"logistic_regression"}
+
+
+def test_finetune_pretrains_then_compares_with_scratch(tmp_path):
+    from kexue.families.image import FinetuneConfig, finetune, with_new_head
+
+    base = build_model(tiny_train_config())
+    head = with_new_head(base, 5, "new")
+    assert head.output.shape == (None, 5)
+    assert head.get_layer("stem") is base.get_layer("stem")  # the backbone is shared, not copied
+
+    data = write_fake_fashion(tmp_path / "fmnist")
+    cfg = FinetuneConfig(pretrain_classes=[0, 1, 2, 3, 4], target_classes=[5, 6, 7, 8, 9],
+                         labels_per_class=6, valid_per_class=2, pretrain_epochs=1, epochs=2,
+                         batch_size=10, learning_rate=0.02, lr_multipliers={"stem*": 0.1}, seed=0)
+    result = finetune(cfg, tiny_train_config(), data)
+    assert result["task"] == {"classes": CLASSES[5:], "train_images": 30, "valid_images": 10, "test_images": 20}
+    assert result["pretrain"]["train_images"] == 50
+    assert result["finetuned"]["layers_copied"] == len([la for la in base.layers if la.weights]) - 1
+    assert result["gain_points"] == pytest.approx(
+        100 * (result["finetuned"]["test_accuracy"] - result["scratch"]["test_accuracy"]), abs=0.01)
+    with pytest.raises(ConfigError, match=r"classes \[4\] are both"):
+        finetune(dataclasses.replace(cfg, target_classes=[4, 5]), tiny_train_config(), data)
+    with pytest.raises(ValueError, match="fewer than the 50 asked for"):
+        finetune(dataclasses.replace(cfg, labels_per_class=50), tiny_train_config(), data)

@@ -148,6 +148,37 @@ def similar_sentence(args: argparse.Namespace) -> int:
     return 0
 
 
+def classify(args: argparse.Namespace) -> int:
+    """Fashion-MNIST class of each picture file (grey, resized to 28 × 28; see
+    :func:`kexue.families.image.read_image`), with the top-k probabilities."""
+    import numpy as np
+
+    from kexue.families.image import load_classifier, predict_probs, read_image
+
+    if args.k < 1:
+        print(f"kexue classify: -k must be >= 1, got {args.k}", file=sys.stderr)
+        return 1
+    try:
+        images = np.stack([read_image(path, args.invert) for path in args.image])  # (n, 28, 28)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"kexue classify: {err}", file=sys.stderr)
+        return 1
+    try:
+        model, info = load_classifier(args.model)
+    except FileNotFoundError as err:
+        print(f"kexue classify: {err}", file=sys.stderr)
+        return 1
+    classes = info["classes"]
+    probs = predict_probs(model, images, tta=info["config"]["tta"])
+    rows = []
+    for path, row in zip(args.image, probs, strict=True):
+        order = np.argsort(-row, kind="stable")[: args.k]
+        rows.append({"image": path, "label": classes[int(order[0])],
+                     "top": [{"label": classes[int(i)], "prob": round(float(row[i]), 4)} for i in order]})
+    _emit(rows)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kexue", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -177,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read one query per line from this file ('-' = stdin)")
     p.add_argument("--model", default="models/similarity", help="trained model directory")
     p.set_defaults(func=similar_sentence)
+    p = sub.add_parser("classify", help="Fashion-MNIST class of picture files (JSON lines out)")
+    p.add_argument("image", nargs="+", help="picture files (PNG, JPEG, ...); made grey and 28 x 28")
+    p.add_argument("-k", type=int, default=3, help="classes listed per image (default 3)")
+    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
+                   help="Fashion-MNIST is light on black: invert light-background pictures "
+                        "(auto: when the border is light)")
+    p.add_argument("--model", default="models/image", help="trained model directory")
+    p.set_defaults(func=classify)
     return parser
 
 

@@ -144,10 +144,15 @@ def make_strategy(name: str):
     raise ValueError(f"fit.distribute = {name!r}: expected none | mirrored | multi_worker")
 
 
-def build_optimizer(cfg: OptimizerConfig, model: keras.Model | None = None) -> keras.optimizers.Optimizer:
-    """The optimizer ``cfg`` describes; ``model`` (built) is needed for ``lr_multipliers``."""
+def build_optimizer(cfg: OptimizerConfig, model: keras.Model | None = None,
+                    momentum: float = 0.0) -> keras.optimizers.Optimizer:
+    """The optimizer ``cfg`` describes; ``model`` (built) is needed for ``lr_multipliers``.
+    ``momentum`` > 0 makes ``sgd`` Nesterov SGD with that momentum (a family param: the image
+    family's; the other optimizers ignore it)."""
     lr = PiecewiseLinear(cfg.learning_rate, cfg.schedule) if cfg.schedule else cfg.learning_rate
     kwargs: dict = {"learning_rate": lr}
+    if cfg.name == "sgd" and momentum > 0:
+        kwargs.update(momentum=momentum, nesterov=True)
     if cfg.weight_decay > 0:
         kwargs["weight_decay"] = cfg.weight_decay
     if cfg.global_clipnorm > 0:

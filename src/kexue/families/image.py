@@ -19,15 +19,19 @@ Model selection uses a validation split carved from the training set
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import keras
 import numpy as np
 
-from kexue.corpora.fashion_mnist import CLASSES
-from kexue.train import FitConfig
+from kexue.corpora.fashion_mnist import CLASSES, load_split, train_valid_split
+from kexue.io import atomic_path, read_json, write_json
+from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
 IMAGE_SIZE = 28
 
@@ -45,6 +49,10 @@ class Config:
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # before the classifier
     precision: Literal["float32", "mixed_bfloat16"]  # dtype policy of the conv layers
     valid_size: int = field(metadata={"min": 1})  # valid examples carved from the 60k train set
+    warmup_epochs: float = field(metadata={"min": 0.0})  # linear LR warm-up, then linear decay to 0 at the last epoch
+    momentum: float = field(metadata={"min": 0.0, "max": 0.999})  # Nesterov momentum of fit.optimizer.name: sgd (ignored otherwise)
+    label_smoothing: float = field(metadata={"min": 0.0, "max": 0.5})  # targets (1 - e) one-hot + e / 10
+    tta: bool  # test-time augmentation: average the probabilities of the image and its mirror image
     fit: FitConfig
 
 
@@ -61,11 +69,19 @@ def check_config(cfg: Config) -> None:
         raise ConfigError(f"image.precision = {cfg.precision!r} is not valid: "
                           "expected float32 | mixed_bfloat16")
     for name, low, high in (("width", 1, None), ("blocks", 1, None), ("shift", 0.0, 0.5),
-                            ("erasing", 0.0, 1.0), ("dropout", 0.0, 0.95)):
+                            ("erasing", 0.0, 1.0), ("dropout", 0.0, 0.95), ("warmup_epochs", 0.0, None),
+                            ("momentum", 0.0, 0.999), ("label_smoothing", 0.0, 0.5)):
         value = getattr(cfg, name)
         if value < low or (high is not None and value > high):
             bound = f">= {low}" if high is None else f"in [{low}, {high}]"
             raise ConfigError(f"image.{name} = {value!r} is not valid: expected a value {bound}")
+    if cfg.fit.optimizer.schedule:
+        raise ConfigError("image.fit.optimizer.schedule must be {}: the image family computes its "
+                          "own schedule (linear warm-up over image.warmup_epochs, then linear decay "
+                          "to 0 at the last epoch) from image.fit.epochs")
+    if cfg.warmup_epochs >= cfg.fit.epochs:
+        raise ConfigError(f"image.warmup_epochs = {cfg.warmup_epochs} is not valid: expected fewer "
+                          f"than image.fit.epochs = {cfg.fit.epochs}")
 
 
 def _augment(cfg: Config, x, seed: int):
@@ -167,6 +183,491 @@ def time_to_reach(values: list[float], seconds: list[float], threshold: float) -
     return None
 
 
-def predict_classes(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_probs(model: keras.Model, images: np.ndarray, tta: bool = False,
+                  batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (n, 10) of uint8 images (n, 28, 28); with ``tta`` the mean of the
+    image's and its left-right mirror image's (the flip the model was trained with)."""
+    images = np.asarray(images)
+    out = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]  # (b, 28, 28)
+        probs = keras.ops.convert_to_numpy(model(chunk, training=False))  # (b, 10)
+        if tta:
+            mirrored = keras.ops.convert_to_numpy(model(chunk[:, :, ::-1].copy(), training=False))
+            probs = (probs + mirrored) / 2
+        out.append(probs)
+    return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
+
+
+def predict_classes(model: keras.Model, images: np.ndarray, tta: bool = False,
+                    batch_size: int = 512) -> np.ndarray:
     """Arg-max class of each uint8 image (n, 28, 28)."""
-    return np.argmax(model.predict(images, batch_size=batch_size, verbose=0), axis=-1)
+    return np.argmax(predict_probs(model, images, tta, batch_size), axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+class ImageBatches(keras.utils.PyDataset):
+    """Batches ``(uint8 images (b, 28, 28), targets (b, 10))`` with label-smoothed one-hot
+    targets; each epoch's order depends only on ``(seed, epoch)`` (so a resumed run sees the
+    batches an uninterrupted one sees; :class:`kexue.callbacks.EpochSync` sets the epoch)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0,
+                 shuffle: bool = True, label_smoothing: float = 0.0, classes: int = len(CLASSES)):
+        super().__init__()
+        if len(images) != len(labels):
+            raise ValueError(f"ImageBatches: {len(images)} images but {len(labels)} labels")
+        self.images = np.asarray(images, dtype=np.uint8)
+        targets = np.eye(classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
+        self.targets = targets * (1 - label_smoothing) + label_smoothing / classes  # (n, classes)
+        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+        self.epoch = 0
+        self._order = self._make_order()
+
+    def _make_order(self) -> np.ndarray:
+        n = len(self.images)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(n)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._order = self._make_order()
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.images)
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, index: int):
+        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.images[idx], self.targets[idx]
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.set_epoch(self.epoch + 1)
+
+
+def schedule_knots(warmup_epochs: float, epochs: int, steps_per_epoch: int) -> dict[int, float]:
+    """{step: factor} of :class:`kexue.optimizers.PiecewiseLinear`: linear warm-up from 0 over
+    ``warmup_epochs``, then linear decay to 0 at the last step (a "one-cycle" shape; short CPU
+    budgets end at the rate that gives the best model, not at a step function's plateau)."""
+    total = epochs * steps_per_epoch
+    warmup = int(round(warmup_epochs * steps_per_epoch))
+    if warmup <= 0:
+        return {0: 1.0, total: 0.0}
+    return {warmup: 1.0, total: 0.0}
+
+
+def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int,
+                  lr_multipliers: dict[str, float] | None = None) -> None:
+    """Compile with the family's schedule, momentum and cross-entropy on (smoothed) targets."""
+    opt_cfg = dataclasses.replace(
+        cfg.fit.optimizer,
+        schedule=schedule_knots(cfg.warmup_epochs, cfg.fit.epochs, steps_per_epoch),
+        lr_multipliers=lr_multipliers if lr_multipliers is not None else cfg.fit.optimizer.lr_multipliers)
+    model.compile(optimizer=build_optimizer(opt_cfg, model, momentum=cfg.momentum),
+                  loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+
+
+class ValidAccuracy(keras.callbacks.Callback):
+    """Logs ``val_accuracy_tta`` (valid accuracy with the mirror-image average), so the best
+    epoch is picked on what evaluation reports."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        super().__init__()
+        self.images, self.labels = images, labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            pred = predict_classes(self.model, self.images, tta=True)
+            logs["val_accuracy_tta"] = float(np.mean(pred == self.labels))
+
+
+def load_train_valid(data_dir: str | Path, valid_size: int, seed: int):
+    """``(x_train, y_train), (x_valid, y_valid)``: the 60k training images split by
+    :func:`train_valid_split` (test is never touched here)."""
+    images, labels = load_split(data_dir, "train")
+    if not 0 < valid_size < len(labels):
+        from kexue.config import ConfigError
+
+        raise ConfigError(f"image.valid_size = {valid_size} is not valid: expected 1 .. "
+                          f"{len(labels) - 1} (the training set has {len(labels)} images)")
+    train_idx, valid_idx = train_valid_split(labels, valid_size, seed)
+    return ((images[train_idx], labels[train_idx].astype(np.int64)),
+            (images[valid_idx], labels[valid_idx].astype(np.int64)))
+
+
+def train_network(cfg: Config, x_train, y_train, x_valid, y_valid, live_dir=None, resume_dir=None,
+                  name: str = "image", model: keras.Model | None = None,
+                  lr_multipliers: dict[str, float] | None = None, live_prefix: str = ""):
+    """Fit ``model`` (a fresh :func:`build_model` of ``cfg`` when None) and return it with the
+    fit record, holding the best-on-valid weights (valid accuracy, with TTA if ``cfg.tta``)."""
+    seed_everything(cfg.fit.seed, cfg.fit.deterministic)
+    with make_strategy(cfg.fit.distribute).scope():
+        if model is None:
+            model = build_model(cfg, name=name)
+        classes = int(model.output.shape[-1])
+        train_batches = ImageBatches(x_train, y_train, cfg.fit.batch_size, seed=cfg.fit.seed,
+                                     label_smoothing=cfg.label_smoothing, classes=classes)
+        compile_model(model, cfg, len(train_batches), lr_multipliers)
+    valid_batches = ImageBatches(x_valid, y_valid, 512, shuffle=False, classes=classes)
+    scorers = [EpochClock()] + ([ValidAccuracy(x_valid, y_valid)] if cfg.tta else [])
+    monitor = "val_accuracy_tta" if cfg.tta else "val_accuracy"
+    result = fit(model, train_batches, valid_batches, cfg.fit, monitor=monitor, mode="max",
+                 live_dir=live_dir, resume_dir=resume_dir, live_prefix=live_prefix, scorers=scorers)
+    return model, result
+
+
+def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
+          resume_root: str | Path | None = None, family: str = "image") -> dict:
+    """Train on the 60k training images minus ``valid_size`` (the valid set picks the epoch);
+    write ``model.keras`` and ``train_info.json`` (with the valid curve's time-to-94% / 95%)."""
+    check_config(cfg)
+    data_dir, model_dir = Path(data_dir), Path(model_dir)
+    (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, cfg.valid_size, cfg.fit.seed)
+    resume_dir = None
+    if resume_root is not None:
+        key = run_key(dataclasses.asdict(cfg), sorted(data_dir.glob("train-*")))
+        resume_dir = Path(resume_root) / family / key
+    model, result = train_network(cfg, x_train, y_train, x_valid, y_valid, live_dir, resume_dir,
+                                  name=family)
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(model_dir / "model.keras") as tmp:
+        model.save(tmp)
+    curve = result.history.get(result.monitor, [])
+    elapsed = result.history.get("elapsed_seconds", [])
+    info = {"config": dataclasses.asdict(cfg), "classes": CLASSES, "params": int(model.count_params()),
+            "train_examples": int(len(x_train)), "valid_examples": int(len(x_valid)),
+            "valid_94_seconds": time_to_reach(curve, elapsed, 0.94) if elapsed else None,
+            "valid_95_seconds": time_to_reach(curve, elapsed, 0.95) if elapsed else None,
+            **result.to_dict()}
+    write_json(model_dir / "train_info.json", info)
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+
+
+def load_classifier(model_dir: str | Path) -> tuple[keras.Model, dict]:
+    """The trained model and its ``train_info.json``; a clear error when training has not run."""
+    model_dir = Path(model_dir)
+    for name in ("model.keras", "train_info.json"):
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
+                                    "(`dvc repro train@image`)")
+    model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
+    return model, read_json(model_dir / "train_info.json")
+
+
+def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Accuracy, macro F1 and per-class precision / recall / F1 (scikit-learn's definitions)."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    labels = list(range(len(CLASSES)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro",
+                                         zero_division=0)), 4),
+        "examples": int(len(y_true)),
+        "per_class": {name: {"precision": round(float(p), 4), "recall": round(float(r), 4),
+                             "f1": round(float(f), 4), "support": int(n)}
+                      for name, p, r, f, n in zip(CLASSES, precision, recall, f1, support, strict=True)},
+    }
+
+
+def confident_errors(probs: np.ndarray, y_true: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` wrong predictions made with the highest probability, most confident first."""
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != y_true)
+    confidence = probs[wrong, pred[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:k]]
+
+
+def plot_errors(images: np.ndarray, probs: np.ndarray, y_true: np.ndarray, path: str | Path,
+                k: int = 24, columns: int = 8) -> int:
+    """A PNG grid of the ``k`` most confident test errors (predicted class and probability over
+    the true class); returns how many were drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    idx = confident_errors(probs, y_true, k)
+    rows = max(1, -(-len(idx) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.5, rows * 1.8))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, i in zip(np.ravel(axes), idx, strict=False):
+        pred = int(probs[i].argmax())
+        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(f"{CLASSES[pred]} {probs[i, pred]:.2f}\n(true: {CLASSES[int(y_true[i])]})",
+                     fontsize=6)
+    fig.suptitle("Most confident test errors: predicted (probability) / true class", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return len(idx)
+
+
+def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
+    """Accuracy, macro F1 and per-class F1 on test and valid (with and without the mirror-image
+    average), training cost and time-to-accuracy; plus test confusion rows for DVC's template."""
+    model, info = load_classifier(model_dir)
+    cfg = info["config"]
+    (_, _), (x_valid, y_valid) = load_train_valid(data_dir, cfg["valid_size"], cfg["fit"]["seed"])
+    x_test, y_test = load_split(data_dir, "test")
+    y_test = y_test.astype(np.int64)
+    metrics: dict = {}
+    for split, (x, y) in (("test", (x_test, y_test)), ("valid", (x_valid, y_valid))):
+        start = time.perf_counter()
+        probs = predict_probs(model, x, tta=cfg["tta"])
+        seconds = time.perf_counter() - start
+        plain = predict_classes(model, x, tta=False) if cfg["tta"] else probs.argmax(1)
+        metrics[split] = {**classification_scores(y, probs.argmax(1)), "tta": cfg["tta"],
+                          "accuracy_without_tta": round(float(np.mean(plain == y)), 4)}
+        if split == "test":
+            test_probs, test_seconds = probs, seconds
+    metrics["cost"] = {
+        "train_seconds": info["train_seconds"],
+        "valid_94_seconds": info["valid_94_seconds"],
+        "valid_95_seconds": info["valid_95_seconds"],
+        "params": info["params"],
+        "examples_per_second": info["examples_per_second"],
+        "inference_images_per_second": round(len(x_test) / test_seconds, 1),
+        "epochs_run": info["epochs_run"],
+        "best_epoch": info["best_epoch"],
+        "arch": cfg["arch"], "width": cfg["width"], "blocks": cfg["blocks"],
+    }
+    rows = [{"actual": CLASSES[int(a)], "predicted": CLASSES[int(p)]}
+            for a, p in zip(y_test, test_probs.argmax(1), strict=True)]
+    return metrics, rows
+
+
+# ---------------------------------------------------------------------------------------------
+# peers
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    logistic_c: float = field(metadata={"min": 0.0})  # inverse L2 strength of multinomial logistic regression; 0 = skip it
+    logistic_max_iter: int = field(metadata={"min": 1})
+    adaboost_estimators: int = field(metadata={"min": 0})  # boosting rounds (SAMME) over shallow trees; 0 = skip
+    adaboost_depth: int = field(metadata={"min": 1})  # depth of each boosted tree
+    adaboost_learning_rate: float = field(metadata={"min": 0.0})
+    forest_estimators: int = field(metadata={"min": 0})  # random-forest trees; 0 = skip
+    forest_max_depth: int = field(metadata={"min": 0})  # 0 = grown until pure
+    jobs: int = field(metadata={"min": 1})  # processes for the forest
+    seed: int
+
+
+def baselines(cfg: BaselineConfig, data_dir: str | Path, image_cfg: Config | None = None) -> dict:
+    """scikit-learn peers of the Zalando benchmark on the image family's train / valid split
+    (pixels / 255 as 784 features): accuracy on valid and test, and their training seconds.
+    ``image_cfg`` (default: the ``image`` section of params.yaml) fixes the split."""
+    from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    from kexue.config import load_section
+
+    image_cfg = image_cfg or load_section("image", Config)
+    (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, image_cfg.valid_size,
+                                                             image_cfg.fit.seed)
+    x_test, y_test = load_split(data_dir, "test")
+    flat = {name: x.reshape(len(x), -1).astype(np.float32) / 255.0
+            for name, x in (("train", x_train), ("valid", x_valid), ("test", x_test))}
+    models = {}
+    if cfg.logistic_c > 0:
+        models["logistic_regression"] = LogisticRegression(C=cfg.logistic_c, max_iter=cfg.logistic_max_iter)
+    if cfg.adaboost_estimators > 0:
+        models["adaboost_trees"] = AdaBoostClassifier(
+            DecisionTreeClassifier(max_depth=cfg.adaboost_depth, random_state=cfg.seed),
+            n_estimators=cfg.adaboost_estimators, learning_rate=cfg.adaboost_learning_rate,
+            random_state=cfg.seed)
+    if cfg.forest_estimators > 0:
+        models["random_forest"] = RandomForestClassifier(
+            n_estimators=cfg.forest_estimators, max_depth=cfg.forest_max_depth or None,
+            n_jobs=cfg.jobs, random_state=cfg.seed)
+    peers = {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        model.fit(flat["train"], y_train)
+        seconds = time.perf_counter() - start
+        peers[name] = {
+            "test": classification_scores(y_test, model.predict(flat["test"])),
+            "valid": {"accuracy": round(float(np.mean(model.predict(flat["valid"]) == y_valid)), 4)},
+            "train_seconds": round(seconds, 1),
+            "params": {k: v for k, v in model.get_params().items()
+                       if k in ("C", "max_iter", "n_estimators", "learning_rate", "max_depth")},
+        }
+        for split in ("test",):  # keep the file short: per-class rows only for the network
+            peers[name][split].pop("per_class")
+    return peers
+
+
+# ---------------------------------------------------------------------------------------------
+# fine-tuning (科学空间, "基于fine tune的图像分类")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    pretrain_classes: list[int]  # the backbone learns these classes (all their training images)
+    target_classes: list[int]  # the new task: these classes, from a few labels each
+    labels_per_class: int = field(metadata={"min": 1})  # labelled training images per target class
+    valid_per_class: int = field(metadata={"min": 1})  # labelled valid images per target class (picks the epoch)
+    pretrain_epochs: int = field(metadata={"min": 1})
+    epochs: int = field(metadata={"min": 1})  # fine-tuning epochs, and the from-scratch run's
+    batch_size: int = field(metadata={"min": 1})
+    learning_rate: float = field(metadata={"min": 0.0})  # of both small-data runs
+    lr_multipliers: dict[str, float]  # fine-tuning: {layer pattern: multiplier} (kexue.optimizers)
+    seed: int
+
+
+def _class_subset(images, labels, classes, per_class: int | None, seed: int):
+    """Images of ``classes`` with labels renumbered 0..len(classes)-1; ``per_class`` keeps a
+    seeded random sample of that many per class (None: all)."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        if per_class is not None:
+            if len(members) < per_class:
+                raise ValueError(f"class {c} has {len(members)} images, fewer than the "
+                                 f"{per_class} asked for")
+            members = np.sort(rng.choice(members, per_class, replace=False))
+        keep.append(members)
+    idx = np.concatenate(keep)
+    remap = {c: i for i, c in enumerate(classes)}
+    return images[idx], np.array([remap[int(y)] for y in labels[idx]], dtype=np.int64)
+
+
+def with_new_head(model: keras.Model, classes: int, name: str) -> keras.Model:
+    """The backbone of ``model`` (everything up to the pooled features' dropout) under a new
+    softmax layer of ``classes`` outputs; the backbone's layers (and weights) are shared."""
+    features = model.get_layer("dropout").output  # (batch, features)
+    probs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name="new_probs")(features)
+    return keras.Model(model.inputs, probs, name=name)
+
+
+def copy_backbone(source: keras.Model, target: keras.Model) -> int:
+    """Copy the weights of every layer ``target`` shares by name with ``source``, except the
+    heads (``probs``, ``new_probs``); returns how many layers were copied. (A copy rather than
+    the same layer objects: retraining layers in a second graph crashed TensorFlow's oneDNN
+    convolution gradients on this CPU.)"""
+    copied = 0
+    names = {layer.name for layer in source.layers}
+    for layer in target.layers:
+        if layer.name in names and layer.name not in ("probs", "new_probs") and layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+            copied += 1
+    return copied
+
+
+def finetune(cfg: FinetuneConfig, image_cfg: Config, data_dir: str | Path) -> dict:
+    """Pretrain the image network on ``pretrain_classes``, then fine-tune it (with
+    ``lr_multipliers``) on ``labels_per_class`` images of each target class, against the same
+    network trained from scratch on the same images; both scored on the target classes' test
+    images."""
+    check_config(image_cfg)
+    overlap = set(cfg.pretrain_classes) & set(cfg.target_classes)
+    if overlap:
+        from kexue.config import ConfigError
+
+        raise ConfigError(f"finetune: classes {sorted(overlap)} are both pretraining and target "
+                          "classes; the target task must be new to the backbone")
+    (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, image_cfg.valid_size,
+                                                             image_cfg.fit.seed)
+    x_test, y_test = load_split(data_dir, "test")
+
+    def run_cfg(epochs, batch_size, learning_rate):
+        opt = dataclasses.replace(image_cfg.fit.optimizer, learning_rate=learning_rate,
+                                  lr_multipliers={})
+        fit_cfg = dataclasses.replace(image_cfg.fit, epochs=epochs, batch_size=batch_size,
+                                      seed=cfg.seed, optimizer=opt)
+        return dataclasses.replace(image_cfg, fit=fit_cfg,
+                                   warmup_epochs=min(image_cfg.warmup_epochs, epochs / 4))
+
+    # 1. the backbone: every training image of the pretraining classes
+    pre = run_cfg(cfg.pretrain_epochs, image_cfg.fit.batch_size, image_cfg.fit.optimizer.learning_rate)
+    xp, yp = _class_subset(x_train, y_train, cfg.pretrain_classes, None, cfg.seed)
+    xpv, ypv = _class_subset(x_valid, y_valid, cfg.pretrain_classes, None, cfg.seed)
+    base = build_model(dataclasses.replace(pre, tta=False), name="pretrained")
+    base = with_new_head(base, len(cfg.pretrain_classes), "pretrained")
+    start = time.perf_counter()
+    base, pre_result = train_network(dataclasses.replace(pre, tta=False), xp, yp, xpv, ypv,
+                                     model=base)
+    pretrain_seconds = time.perf_counter() - start
+
+    # 2. the small task, fine-tuned and from scratch on the same images
+    small = run_cfg(cfg.epochs, cfg.batch_size, cfg.learning_rate)
+    xs, ys = _class_subset(x_train, y_train, cfg.target_classes, cfg.labels_per_class, cfg.seed)
+    xsv, ysv = _class_subset(x_valid, y_valid, cfg.target_classes, cfg.valid_per_class, cfg.seed + 1)
+    xt, yt = _class_subset(x_test, y_test.astype(np.int64), cfg.target_classes, None, cfg.seed)
+    results = {}
+    for arm in ("finetuned", "scratch"):
+        model = with_new_head(build_model(small, name=arm), len(cfg.target_classes), arm)
+        multipliers = {}
+        if arm == "finetuned":  # the pretrained backbone's weights, copied layer by layer
+            copied = copy_backbone(base, model)
+            multipliers = cfg.lr_multipliers
+        start = time.perf_counter()
+        model, result = train_network(small, xs, ys, xsv, ysv, model=model, lr_multipliers=multipliers)
+        seconds = time.perf_counter() - start
+        pred = predict_classes(model, xt, tta=small.tta)
+        results[arm] = {"test_accuracy": round(float(np.mean(pred == yt)), 4),
+                        "valid_accuracy": round(float(result.best_value), 4),
+                        "best_epoch": result.best_epoch, "train_seconds": round(seconds, 1)}
+        if arm == "finetuned":
+            results[arm]["layers_copied"] = copied
+    return {
+        "pretrain": {"classes": [CLASSES[c] for c in cfg.pretrain_classes],
+                     "train_images": int(len(xp)), "valid_accuracy": round(float(pre_result.best_value), 4),
+                     "epochs": cfg.pretrain_epochs, "train_seconds": round(pretrain_seconds, 1)},
+        "task": {"classes": [CLASSES[c] for c in cfg.target_classes],
+                 "train_images": int(len(xs)), "valid_images": int(len(xsv)), "test_images": int(len(xt))},
+        **results,
+        "gain_points": round(100 * (results["finetuned"]["test_accuracy"]
+                                    - results["scratch"]["test_accuracy"]), 2),
+        "lr_multipliers": cfg.lr_multipliers,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# new images (the CLI)
+
+
+def read_image(path: str | Path, invert: Literal["auto", "yes", "no"] = "auto") -> np.ndarray:
+    """A picture file as a Fashion-MNIST-like uint8 (28, 28) image: grey, resized to 28×28
+    (Lanczos; a non-square picture is squashed), and — as Fashion-MNIST shows light garments on
+    black — inverted when ``invert`` says so; ``auto`` inverts when the border is light (mean of
+    the outermost pixels above 127), as in a photo of an item on a white background."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as picture:
+            grey = picture.convert("L")
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path}: not a readable image ({err}); give a PNG, JPEG or similar") from err
+    if grey.size != (IMAGE_SIZE, IMAGE_SIZE):
+        grey = grey.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    pixels = np.asarray(grey, dtype=np.uint8)  # (28, 28)
+    if invert not in ("auto", "yes", "no"):
+        raise ValueError(f"invert = {invert!r}: expected auto | yes | no")
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if invert == "yes" or (invert == "auto" and border.mean() > 127):
+        pixels = 255 - pixels
+    return pixels
