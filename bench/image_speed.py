@@ -45,7 +45,8 @@ def make_config(args) -> Config:
     return Config(arch=args.arch, width=args.width, blocks=args.blocks, activation=args.activation,
                   batch_norm=not args.no_bn, flip=not args.no_flip, shift=args.shift,
                   erasing=args.erasing, dropout=args.dropout, precision=args.precision,
-                  valid_size=6000, fit=fit)
+                  valid_size=6000, limit_train=0, warmup_epochs=args.warmup, momentum=0.9,
+                  label_smoothing=args.ls, tta=True, fit=fit)
 
 
 def main() -> None:

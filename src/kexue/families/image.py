@@ -8,6 +8,8 @@ model classifies raw uint8 images as they are), followed by either
 
 - ``arch: mobilenet`` — 3×3 depthwise conv → 1×1 pointwise conv blocks (MobileNet v1),
 - ``arch: resnet``    — basic residual blocks of two 3×3 convs (ResNet, pre-add BN),
+- ``arch: vgg``       — plain 3×3 convs (two at 28×28, then ``blocks`` per stage) with max-pooling
+  between stages: the cheapest per parameter on this CPU (wide convs at low resolution),
 
 in three stages at 28×28, 14×14 and 7×7 with ``width``, 2×``width`` and 4×``width`` channels,
 then global average pooling, dropout and a 10-way softmax (computed in float32 also under a
@@ -38,7 +40,7 @@ IMAGE_SIZE = 28
 
 @dataclass(frozen=True)
 class Config:
-    arch: Literal["mobilenet", "resnet"]
+    arch: Literal["mobilenet", "resnet", "vgg"]
     width: int = field(metadata={"min": 1})  # channels of the first stage; doubled per stage
     blocks: int = field(metadata={"min": 1})  # blocks per stage (3 stages)
     activation: Literal["relu", "relu6", "swish", "gelu", "elu"]
@@ -49,6 +51,7 @@ class Config:
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # before the classifier
     precision: Literal["float32", "mixed_bfloat16"]  # dtype policy of the conv layers
     valid_size: int = field(metadata={"min": 1})  # valid examples carved from the 60k train set
+    limit_train: int = field(metadata={"min": 0})  # >0 keeps that many of the 60k training images (stratified; tiny test runs); 0 = all
     warmup_epochs: float = field(metadata={"min": 0.0})  # linear LR warm-up, then linear decay to 0 at the last epoch
     momentum: float = field(metadata={"min": 0.0, "max": 0.999})  # Nesterov momentum of fit.optimizer.name: sgd (ignored otherwise)
     label_smoothing: float = field(metadata={"min": 0.0, "max": 0.5})  # targets (1 - e) one-hot + e / 10
@@ -60,8 +63,8 @@ def check_config(cfg: Config) -> None:
     """Errors for values the dataclass types cannot catch (e.g. a Config built in Python)."""
     from kexue.config import ConfigError
 
-    if cfg.arch not in ("mobilenet", "resnet"):
-        raise ConfigError(f"image.arch = {cfg.arch!r} is not valid: expected mobilenet | resnet")
+    if cfg.arch not in ("mobilenet", "resnet", "vgg"):
+        raise ConfigError(f"image.arch = {cfg.arch!r} is not valid: expected mobilenet | resnet | vgg")
     if cfg.activation not in ("relu", "relu6", "swish", "gelu", "elu"):
         raise ConfigError(f"image.activation = {cfg.activation!r} is not valid: "
                           "expected relu | relu6 | swish | gelu | elu")
@@ -135,11 +138,18 @@ def _residual_block(cfg: Config, x, filters: int, stride: int, name: str):
     return keras.layers.Activation(cfg.activation, name=f"{name}_act", dtype=cfg.precision)(y)
 
 
+def _plain_block(cfg: Config, x, filters: int, stride: int, name: str):
+    """VGG block: one 3×3 conv (the vgg arch pools between stages instead of striding)."""
+    x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=not cfg.batch_norm,
+                            name=f"{name}_conv", dtype=cfg.precision)(x)  # (batch, h', w', filters)
+    return _norm_act(cfg, x, f"{name}_conv")
+
+
 def build_model(cfg: Config, name: str = "image") -> keras.Model:
     """The classifier ``cfg`` describes: uint8 images (batch, 28, 28) in, class probabilities
     (batch, 10) out. Augmentation layers are seeded from ``cfg.fit.seed``."""
     check_config(cfg)
-    block = {"mobilenet": _separable_block, "resnet": _residual_block}[cfg.arch]
+    block = {"mobilenet": _separable_block, "resnet": _residual_block, "vgg": _plain_block}[cfg.arch]
     images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype="uint8", name="images")  # (batch, 28, 28)
     x = keras.layers.Rescaling(1.0 / 255, name="scale")(images)  # (batch, 28, 28) in [0, 1]
     x = keras.layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1), name="add_channel")(x)  # (batch, 28, 28, 1)
@@ -148,10 +158,14 @@ def build_model(cfg: Config, name: str = "image") -> keras.Model:
     x = keras.layers.Conv2D(cfg.width, 3, padding="same", use_bias=not cfg.batch_norm,
                             name="stem", dtype=cfg.precision)(x)  # (batch, 28, 28, width)
     x = _norm_act(cfg, x, "stem")
-    for stage in range(3):  # 28×28, 14×14, 7×7
+    if cfg.arch == "vgg":  # a second full-resolution conv before the first pooling
+        x = _plain_block(cfg, x, cfg.width, 1, "stem2")  # (batch, 28, 28, width)
+    for stage in range(3):  # 28×28, 14×14, 7×7 (vgg: 14×14, 7×7, 3×3 after max-pooling)
         filters = cfg.width * 2 ** stage
+        if cfg.arch == "vgg":  # pool first: the full-resolution work is the stem's
+            x = keras.layers.MaxPooling2D(2, name=f"stage{stage + 1}_pool", dtype=cfg.precision)(x)
         for index in range(cfg.blocks):
-            stride = 2 if stage > 0 and index == 0 else 1
+            stride = 2 if stage > 0 and index == 0 and cfg.arch != "vgg" else 1
             x = block(cfg, x, filters, stride, f"stage{stage + 1}_block{index + 1}")  # (batch, 28 / 2^stage, ., filters)
     x = keras.layers.GlobalAveragePooling2D(name="pool", dtype=cfg.precision)(x)  # (batch, 4 * width)
     x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
@@ -288,10 +302,13 @@ class ValidAccuracy(keras.callbacks.Callback):
             logs["val_accuracy_tta"] = float(np.mean(pred == self.labels))
 
 
-def load_train_valid(data_dir: str | Path, valid_size: int, seed: int):
-    """``(x_train, y_train), (x_valid, y_valid)``: the 60k training images split by
-    :func:`train_valid_split` (test is never touched here)."""
+def load_train_valid(data_dir: str | Path, valid_size: int, seed: int, limit: int = 0):
+    """``(x_train, y_train), (x_valid, y_valid)``: the 60k training images (or a stratified
+    ``limit`` of them) split by :func:`train_valid_split` (test is never touched here)."""
     images, labels = load_split(data_dir, "train")
+    if 0 < limit < len(labels):
+        _, keep = train_valid_split(labels, limit, seed)  # a stratified sample of `limit` images
+        images, labels = images[keep], labels[keep]
     if not 0 < valid_size < len(labels):
         from kexue.config import ConfigError
 
@@ -329,7 +346,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     write ``model.keras`` and ``train_info.json`` (with the valid curve's time-to-94% / 95%)."""
     check_config(cfg)
     data_dir, model_dir = Path(data_dir), Path(model_dir)
-    (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, cfg.valid_size, cfg.fit.seed)
+    (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, cfg.valid_size, cfg.fit.seed,
+                                                             cfg.limit_train)
     resume_dir = None
     if resume_root is not None:
         key = run_key(dataclasses.asdict(cfg), sorted(data_dir.glob("train-*")))
@@ -425,7 +443,8 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     average), training cost and time-to-accuracy; plus test confusion rows for DVC's template."""
     model, info = load_classifier(model_dir)
     cfg = info["config"]
-    (_, _), (x_valid, y_valid) = load_train_valid(data_dir, cfg["valid_size"], cfg["fit"]["seed"])
+    (_, _), (x_valid, y_valid) = load_train_valid(data_dir, cfg["valid_size"], cfg["fit"]["seed"],
+                                                 cfg["limit_train"])
     x_test, y_test = load_split(data_dir, "test")
     y_test = y_test.astype(np.int64)
     metrics: dict = {}
@@ -483,7 +502,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, image_cfg: Config | Non
 
     image_cfg = image_cfg or load_section("image", Config)
     (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, image_cfg.valid_size,
-                                                             image_cfg.fit.seed)
+                                                             image_cfg.fit.seed, image_cfg.limit_train)
     x_test, y_test = load_split(data_dir, "test")
     flat = {name: x.reshape(len(x), -1).astype(np.float32) / 255.0
             for name, x in (("train", x_train), ("valid", x_valid), ("test", x_test))}
@@ -587,7 +606,7 @@ def finetune(cfg: FinetuneConfig, image_cfg: Config, data_dir: str | Path) -> di
         raise ConfigError(f"finetune: classes {sorted(overlap)} are both pretraining and target "
                           "classes; the target task must be new to the backbone")
     (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, image_cfg.valid_size,
-                                                             image_cfg.fit.seed)
+                                                             image_cfg.fit.seed, image_cfg.limit_train)
     x_test, y_test = load_split(data_dir, "test")
 
     def run_cfg(epochs, batch_size, learning_rate):
