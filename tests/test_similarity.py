@@ -12,12 +12,14 @@ from kexue.families import similarity as sim
 from kexue.io import write_jsonl
 from kexue.layers.margin import CosineLogits
 from kexue.losses import AMSoftmaxLoss, am_softmax_logits, am_softmax_loss
+from kexue.text.vocab import Vocab
 
 OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
              "global_clipnorm": 5.0, "gradient_accumulation_steps": 1, "use_ema": False,
              "ema_momentum": 0.99, "lr_multipliers": {}, "lookahead_k": 0, "lookahead_alpha": 0.5}
 TINY = {"maxlen": 32, "min_chars": 2, "min_count": 1, "bigrams": True, "bigram_min_count": 1,
         "embedding_dim": 16, "encoder": "bigru", "units": 16, "pooling": "max", "dropout": 0.0,
+        "ngram_max": 3, "hash_dim": 256, "hash_slots": 4096, "ngram_share": 0.5,
         "scale": 30.0, "margin": 0.35,
         "fit": {"epochs": 4, "batch_size": 16, "seed": 0, "deterministic": True, "distribute": "none",
                 "optimizer": OPTIMIZER}}
@@ -153,7 +155,51 @@ def test_baselines_on_toy_articles(tmp_path):
     assert 0 <= peers["tfidf_char"]["test"]["top1"] <= 1
 
 
+def test_bag_encoders_train_save_and_load(tmp_path):
+    """The n-gram bag alone and beside the BiGRU: trained on the toy articles, the saved encoder
+    (custom layer, safe mode) gives the vectors of the in-memory one, and the GRU-less model
+    needs no vocabulary."""
+    data = _toy_articles(tmp_path)
+    for encoder in ("ngrams", "ngrams+bigru"):
+        cfg = _config(encoder=encoder, bigrams=False, fit={**TINY["fit"], "epochs": 2})
+        info = sim.train(cfg, data, tmp_path / encoder, None)
+        assert info["epochs_run"] == 2
+        assert (tmp_path / encoder / "vocab.json").is_file() == (encoder != "ngrams")
+        metrics, _ = sim.evaluate(tmp_path / encoder, data)
+        assert metrics["test"]["top10"] == 1.0 and metrics["test"]["top1"] >= 0.5
+        model = sim.SentenceEncoder(tmp_path / encoder)
+        bag = model.model.get_layer("ngram_bag")
+        assert bag.get_config()["dim"] == 256
+        idf = keras.ops.convert_to_numpy(bag.idf)
+        assert idf.min() >= 1.0 and idf.max() > idf.min()  # the training sentences' idf was saved
+        vectors = model.vectors(["足球比赛进球", "股票价格上涨", "足球进球"])
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+        assert vectors[0] @ vectors[2] > vectors[0] @ vectors[1]
+    vocab = Vocab.build([list("足球比赛进股票上涨")], min_count=1)
+    encoder = sim.build_encoder(_config(encoder="ngrams+gru", ngram_share=1.0, bigrams=False), len(vocab))
+    texts = ["足球比赛", "足球进球", "股票上涨"]
+    inputs = sim.encode(texts, vocab, None, 32, 3)
+    bag_only = sim.build_encoder(_config(encoder="ngrams"), vocab_size=0)
+    bag_only.get_layer("ngram_bag").set_weights(encoder.get_layer("ngram_bag").get_weights())
+    # share 1: the concatenated vector's cosines are the bag's alone
+    both, alone = sim.embed(encoder, inputs), sim.embed(bag_only, inputs[1])
+    np.testing.assert_allclose(both @ both.T, alone @ alone.T, atol=1e-5)
+
+
+def test_sentence_batches_pad_each_input_to_its_own_length():
+    chars = [np.array([1, 2]), np.array([3, 4, 5])]
+    ngrams = [np.array([7, 8, 9, 10, 11]), np.array([12, 13, 14, 15, 16, 17, 18])]
+    (x,) = sim.SentenceBatches((chars, ngrams), None, batch_size=2, shuffle=False)[0]
+    assert x[0].shape == (2, 3) and x[1].shape == (2, 7)  # n-grams not cut to the characters' length
+    np.testing.assert_array_equal(x[1][0], [7, 8, 9, 10, 11, 0, 0])
+
+
 def test_bad_param_names_the_key(tmp_path):
+    for key, value in (("encoder", "ngram"), ("ngram_share", 1.5), ("hash_dim", 0), ("ngram_max", 0)):
+        params = {"similarity": {**TINY, key: value}}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        with pytest.raises(ConfigError, match=rf"similarity\.{key}"):
+            load_section("similarity", sim.Config, tmp_path / "params.yaml")
     params = {"similarity": {**TINY, "margin": 1.5}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ConfigError, match=r"similarity\.margin"):

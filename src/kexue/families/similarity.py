@@ -16,6 +16,18 @@ article's headline, the candidates are the lead sentences (first body sentence) 
 of the split, and the gold candidate is the query's own lead (top-1/5/10, MRR). Peers on the same
 queries and candidates (`baselines@similarity`): TF-IDF over character n-grams (cosine), BM25
 over characters and/or bigrams, and this network retrained with m = 0 (softmax over s·cos θ).
+
+The encoder (param ``encoder``): ``gru`` / ``bigru`` is the post's recurrent encoder over
+characters (+ bigrams). It learns coarse topics from 2k training articles but cannot carry the
+rare names a headline shares with its lead into its vector: names unseen in training map to
+<unk>. ``ngrams`` is a bag of hashed character n-grams 1..``ngram_max``
+(:class:`kexue.layers.margin.HashedNgramBag`): every n-gram, seen or not, owns a fixed signed
+coordinate of a ``hash_dim``-dimensional vector, weighted by an idf prior times a factor the
+AM-Softmax loss learns per n-gram, so the cosine of two sentences is their weighted n-gram
+overlap (what TF-IDF and BM25 score) with weights trained to tie an article's sentences
+together. ``ngrams+gru`` / ``ngrams+bigru`` concatenate both unit vectors, scaled so that the
+sentence cosine is ``ngram_share``·cos(bags) + (1 − ``ngram_share``)·cos(GRU vectors). Every
+choice ends in an L2-normalised vector trained with the same AM-Softmax head.
 """
 
 from __future__ import annotations
@@ -32,9 +44,15 @@ from typing import Literal
 import keras
 import numpy as np
 
-from kexue.batches import SequenceBatches
+from kexue.batches import SequenceBatches, pad
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
-from kexue.layers.margin import CosineLogits, L2Normalize
+from kexue.layers.margin import (
+    CosineLogits,
+    HashedNgramBag,
+    L2Normalize,
+    document_frequency_idf,
+    hashed_ngrams,
+)
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.losses import AMSoftmaxLoss
 from kexue.text.vocab import Vocab
@@ -51,10 +69,15 @@ class Config:
     bigrams: bool  # add a character-bigram embedding to each position's character embedding
     bigram_min_count: int = field(metadata={"min": 1})
     embedding_dim: int = field(metadata={"min": 1})
-    encoder: Literal["gru", "bigru"]  # one GRU (the post) or a bidirectional one
+    # gru (the post) | bigru | ngrams (hashed n-gram bag) | ngrams+gru | ngrams+bigru (both)
+    encoder: Literal["gru", "bigru", "ngrams", "ngrams+gru", "ngrams+bigru"]
     units: int = field(metadata={"min": 1})  # GRU units (per direction)
     pooling: Literal["last", "max"]  # final state, or masked max over time
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # spatial dropout on the embeddings
+    ngram_max: int = field(metadata={"min": 1})  # the bag holds character n-grams 1..ngram_max
+    hash_dim: int = field(metadata={"min": 1})  # coordinates of the bag vector (collisions ~ 1/√dim)
+    hash_slots: int = field(metadata={"min": 1})  # entries of the learnt per-n-gram weight table
+    ngram_share: float = field(metadata={"min": 0.0, "max": 1.0})  # bag's part of the cosine (both)
     scale: float = field(metadata={"min": 0.0})  # AM-Softmax s
     margin: float = field(metadata={"min": 0.0, "max": 1.0})  # AM-Softmax m; 0 = softmax over s·cos
     fit: FitConfig
@@ -98,12 +121,44 @@ def char_bigrams(chars: list[str]) -> list[str]:
     return [a + b for a, b in zip(chars, chars[1:] + ["</s>"], strict=True)]
 
 
-def encode(texts: Sequence[str], vocab: Vocab, bigram_vocab: Vocab | None, maxlen: int):
+def uses_gru(encoder: str) -> bool:
+    return encoder != "ngrams"
+
+
+def uses_ngrams(encoder: str) -> bool:
+    return encoder.startswith("ngrams")
+
+
+def encode(texts: Sequence[str], vocab: Vocab | None, bigram_vocab: Vocab | None, maxlen: int,
+           ngram_max: int | None = None):
+    """Model inputs in the order of the encoder's inputs: character ids (+ bigram ids) when
+    ``vocab`` is given (GRU), hashed n-gram ids when ``ngram_max`` is given (bag). One input is
+    a list of id arrays, several are a tuple of lists."""
     chars = [characters(t) for t in texts]
-    ids = [vocab.encode(c, maxlen) for c in chars]
-    if bigram_vocab is None:
-        return ids
-    return ids, [bigram_vocab.encode(char_bigrams(c), maxlen) for c in chars]
+    inputs = []
+    if vocab is not None:
+        inputs.append([vocab.encode(c, maxlen) for c in chars])
+        if bigram_vocab is not None:
+            inputs.append([bigram_vocab.encode(char_bigrams(c), maxlen) for c in chars])
+    if ngram_max is not None:
+        inputs.append([hashed_ngrams(t, ngram_max, maxlen) for t in texts])
+    if not inputs:
+        raise ValueError("encode: give a vocabulary (GRU inputs) or ngram_max (n-gram bag inputs)")
+    return inputs[0] if len(inputs) == 1 else tuple(inputs)
+
+
+class SentenceBatches(SequenceBatches):
+    """:class:`SequenceBatches` whose inputs may differ in length within an example (a sentence
+    has more distinct n-grams than characters): each input is padded to its own longest in the
+    batch (aligned inputs, characters and bigrams, come out as from the parent class)."""
+
+    def __getitem__(self, index: int):
+        idx = self._batches[index]
+        # + index % 2: as the parent, odd batches get one more padded step (see there)
+        xs = tuple(pad([inp[i] for i in idx], max(len(inp[i]) for i in idx) + index % 2)
+                   for inp in self.inputs)
+        x = xs if self.multi else xs[0]
+        return (x,) if self.labels is None else (x, self.labels[idx])
 
 
 # --- metrics ------------------------------------------------------------------------------
@@ -137,27 +192,44 @@ def _selection_key(metrics: dict) -> tuple[float, float]:
 
 def build_encoder(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
                   name: str = "sentence_encoder") -> keras.Model:
-    """Characters (+ bigrams) → (Bi)GRU → last state or masked max → unit vector."""
-    ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, seq_len)
-    inputs = [ids]
-    x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True,
-                               name="char_embedding")(ids)  # (batch, seq_len, dim)
-    if cfg.bigrams:
-        pair_ids = keras.Input(shape=(None,), dtype="int32", name="bigram_ids")  # (batch, seq_len)
-        inputs.append(pair_ids)
-        pairs = keras.layers.Embedding(bigram_vocab_size, cfg.embedding_dim, mask_zero=True,
-                                       name="bigram_embedding")(pair_ids)  # (batch, seq_len, dim)
-        x = keras.layers.Add(name="char_plus_bigram")([x, pairs])
-    x = keras.layers.SpatialDropout1D(cfg.dropout, name="embedding_dropout")(x)
-    sequences = cfg.pooling == "max"
-    rnn = keras.layers.GRU(cfg.units, return_sequences=sequences, name="gru")
-    if cfg.encoder == "bigru":
-        rnn = keras.layers.Bidirectional(rnn, name="bigru")
-    x = rnn(x)  # (batch, [seq_len,] units · directions)
-    if sequences:
-        x = MaskedGlobalMaxPooling1D(name="max_pool")(x)  # (batch, units · directions)
-    vector = L2Normalize(name="unit_vector")(x)  # (batch, units · directions), ‖v‖ = 1
-    return keras.Model(inputs if len(inputs) > 1 else ids, vector, name=name)
+    """Characters (+ bigrams) → (Bi)GRU → last state or masked max → unit vector, and/or hashed
+    n-grams → weighted bag → unit vector; both: the two concatenated (see the module doc)."""
+    inputs, parts = [], []
+    if uses_gru(cfg.encoder):
+        ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, seq_len)
+        inputs.append(ids)
+        x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True,
+                                   name="char_embedding")(ids)  # (batch, seq_len, dim)
+        if cfg.bigrams:
+            pair_ids = keras.Input(shape=(None,), dtype="int32", name="bigram_ids")  # (batch, seq_len)
+            inputs.append(pair_ids)
+            pairs = keras.layers.Embedding(bigram_vocab_size, cfg.embedding_dim, mask_zero=True,
+                                           name="bigram_embedding")(pair_ids)  # (batch, seq_len, dim)
+            x = keras.layers.Add(name="char_plus_bigram")([x, pairs])
+        x = keras.layers.SpatialDropout1D(cfg.dropout, name="embedding_dropout")(x)
+        sequences = cfg.pooling == "max"
+        rnn = keras.layers.GRU(cfg.units, return_sequences=sequences, name="gru")
+        if cfg.encoder.endswith("bigru"):
+            rnn = keras.layers.Bidirectional(rnn, name="bigru")
+        x = rnn(x)  # (batch, [seq_len,] units · directions)
+        if sequences:
+            x = MaskedGlobalMaxPooling1D(name="max_pool")(x)  # (batch, units · directions)
+        parts.append(x)
+    if uses_ngrams(cfg.encoder):
+        ngram_ids = keras.Input(shape=(None,), dtype="int32", name="ngram_ids")  # (batch, ngrams)
+        inputs.append(ngram_ids)
+        parts.append(HashedNgramBag(cfg.hash_dim, cfg.hash_slots, name="ngram_bag")(ngram_ids))
+        # (batch, hash_dim)
+    if len(parts) == 2:
+        # unit GRU vector · √(1 − share) ⊕ unit bag vector · √share: a unit vector whose dot
+        # products are (1 − share)·cos(GRU) + share·cos(bag)
+        gru_part = keras.layers.Rescaling(float(np.sqrt(1.0 - cfg.ngram_share)), name="gru_share")(
+            L2Normalize(name="gru_unit")(parts[0]))  # (batch, units · directions)
+        bag_part = keras.layers.Rescaling(float(np.sqrt(cfg.ngram_share)), name="ngram_share")(
+            L2Normalize(name="ngram_unit")(parts[1]))  # (batch, hash_dim)
+        parts = [keras.layers.Concatenate(name="gru_and_ngrams")([gru_part, bag_part])]
+    vector = L2Normalize(name="unit_vector")(parts[0])  # (batch, dim), ‖v‖ = 1
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], vector, name=name)
 
 
 def build_classifier(encoder: keras.Model, num_classes: int) -> keras.Model:
@@ -168,7 +240,7 @@ def build_classifier(encoder: keras.Model, num_classes: int) -> keras.Model:
 
 def embed(encoder: keras.Model, inputs, batch_size: int = 256) -> np.ndarray:
     """Unit sentence vectors (examples, dim) in input order."""
-    batches = SequenceBatches(inputs, None, batch_size, shuffle=False)
+    batches = SentenceBatches(inputs, None, batch_size, shuffle=False)
     out = np.concatenate([keras.ops.convert_to_numpy(encoder(batches[i][0], training=False))
                           for i in range(len(batches))])
     vectors = np.empty_like(out)
@@ -196,8 +268,8 @@ class ValidRetrieval(keras.callbacks.Callback):
 def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
           resume_root: str | Path | None = None, family: str = "similarity") -> dict:
     """Train on the training articles (class = article), keeping the epoch with the best
-    validation top-1 (then MRR); write the encoder (``model.keras``), the vocabularies and
-    ``train_info.json`` into ``model_dir``."""
+    validation top-1 (then MRR); write the encoder (``model.keras``), the vocabularies (GRU
+    encoders) and ``train_info.json`` into ``model_dir``."""
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     resume_dir = None
     if resume_root is not None:
@@ -205,21 +277,29 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
         resume_dir = Path(resume_root) / family / key
     train_articles = load_articles(data_dir, "train")
     texts, labels = members(train_articles, cfg.min_chars)
-    vocab = Vocab.build((characters(t) for t in texts), min_count=cfg.min_count)
-    bigram_vocab = (Vocab.build((char_bigrams(characters(t)) for t in texts),
-                                min_count=cfg.bigram_min_count) if cfg.bigrams else None)
+    vocab = bigram_vocab = None
+    if uses_gru(cfg.encoder):
+        vocab = Vocab.build((characters(t) for t in texts), min_count=cfg.min_count)
+        if cfg.bigrams:
+            bigram_vocab = Vocab.build((char_bigrams(characters(t)) for t in texts),
+                                       min_count=cfg.bigram_min_count)
+    ngram_max = cfg.ngram_max if uses_ngrams(cfg.encoder) else None
     queries, candidates = queries_and_candidates(load_articles(data_dir, "valid"))
 
     seed_everything(cfg.fit.seed, cfg.fit.deterministic)
-    train_batches = SequenceBatches(encode(texts, vocab, bigram_vocab, cfg.maxlen), labels,
-                                    cfg.fit.batch_size, seed=cfg.fit.seed)
+    train_inputs = encode(texts, vocab, bigram_vocab, cfg.maxlen, ngram_max)
+    train_batches = SentenceBatches(train_inputs, labels, cfg.fit.batch_size, seed=cfg.fit.seed)
     with make_strategy(cfg.fit.distribute).scope():
-        encoder = build_encoder(cfg, len(vocab), len(bigram_vocab) if bigram_vocab else 0)
+        encoder = build_encoder(cfg, len(vocab) if vocab else 0, len(bigram_vocab) if bigram_vocab else 0)
+        if ngram_max is not None:  # the idf prior: document frequencies of the training sentences
+            ngram_ids = train_inputs[-1] if isinstance(train_inputs, tuple) else train_inputs
+            encoder.get_layer("ngram_bag").set_idf(document_frequency_idf(ngram_ids, cfg.hash_slots))
         model = build_classifier(encoder, len(train_articles))
         model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model),
                       loss=AMSoftmaxLoss(scale=cfg.scale, margin=cfg.margin))
-    scorer = ValidRetrieval(encoder, encode(queries, vocab, bigram_vocab, cfg.maxlen),
-                            encode(candidates, vocab, bigram_vocab, cfg.maxlen), cfg.fit.batch_size)
+    scorer = ValidRetrieval(encoder, encode(queries, vocab, bigram_vocab, cfg.maxlen, ngram_max),
+                            encode(candidates, vocab, bigram_vocab, cfg.maxlen, ngram_max),
+                            cfg.fit.batch_size)
     result = fit(model, train_batches, None, cfg.fit, monitor="val_top1", mode="max",
                  live_dir=live_dir, resume_dir=resume_dir, scorers=[scorer])
     if resume_dir is not None:
@@ -228,11 +308,12 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / "model.keras") as tmp:
         encoder.save(tmp)
-    vocab.save(model_dir / "vocab.json")
+    if vocab is not None:
+        vocab.save(model_dir / "vocab.json")
     if bigram_vocab is not None:
         bigram_vocab.save(model_dir / "bigram_vocab.json")
     info = {"config": dataclasses.asdict(cfg), "classes": len(train_articles),
-            "vocab_size": len(vocab), "bigram_vocab_size": len(bigram_vocab) if bigram_vocab else 0,
+            "vocab_size": len(vocab) if vocab else 0, "bigram_vocab_size": len(bigram_vocab) if bigram_vocab else 0,
             "params": int(model.count_params()), "encoder_params": int(encoder.count_params()),
             "train_examples": len(texts), **result.to_dict()}
     write_json(model_dir / "train_info.json", info)
@@ -245,23 +326,31 @@ class SentenceEncoder:
 
     def __init__(self, model_dir: str | Path, batch_size: int = 256):
         model_dir = Path(model_dir)
-        for name in ("model.keras", "vocab.json", "train_info.json"):
+        for name in ("model.keras", "train_info.json"):
             if not (model_dir / name).is_file():
                 raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
                                         "(`dvc repro train@similarity`)")
-        self.model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
-        self.vocab = Vocab.load(model_dir / "vocab.json")
         self.info = read_json(model_dir / "train_info.json")
-        self.maxlen = self.info["config"]["maxlen"]
-        self.bigram_vocab = (Vocab.load(model_dir / "bigram_vocab.json")
-                             if self.info["config"]["bigrams"] else None)
+        config = self.info["config"]
+        encoder = config.get("encoder", "bigru")  # models saved before the n-gram bag: GRU
+        self.vocab = self.bigram_vocab = None
+        if uses_gru(encoder):
+            if not (model_dir / "vocab.json").is_file():
+                raise FileNotFoundError(f"{model_dir / 'vocab.json'} not found: the model's "
+                                        f"{encoder} encoder needs it; retrain (`dvc repro train@similarity`)")
+            self.vocab = Vocab.load(model_dir / "vocab.json")
+            if config["bigrams"]:
+                self.bigram_vocab = Vocab.load(model_dir / "bigram_vocab.json")
+        self.ngram_max = config["ngram_max"] if uses_ngrams(encoder) else None
+        self.model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
+        self.maxlen = config["maxlen"]
         self.batch_size = batch_size
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.model.outputs[0].shape[-1]), dtype=np.float32)
-        return embed(self.model, encode(texts, self.vocab, self.bigram_vocab, self.maxlen),
-                     self.batch_size)
+        return embed(self.model, encode(texts, self.vocab, self.bigram_vocab, self.maxlen,
+                                        self.ngram_max), self.batch_size)
 
     def most_similar(self, query: str, candidates: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The ``k`` candidates nearest to ``query`` by cosine: (index, cosine), best first."""
