@@ -62,6 +62,12 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
                                              bm25_terms=["both"])
     params["compare_validation"].update(c_grid=[1.0], ngram_max=[1, 2])
     params["saliency"].update(texts=20, render=5)
+    params["image"].update(width=4, blocks=1, limit_train=600, valid_size=100, precision="float32")
+    params["image"]["fit"]["epochs"] = 1
+    params["image"]["warmup_epochs"] = 0.5
+    params["baselines"]["image"].update(logistic_max_iter=20, adaboost_estimators=2, forest_estimators=3)
+    params["finetune"].update(labels_per_class=10, valid_per_class=5, pretrain_epochs=1, epochs=1,
+                              batch_size=10)
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
 
 
@@ -85,7 +91,8 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     every_stage = set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
     assert _ran(first) == every_stage  # each stage ran once, and wrote its lock entry
     assert every_stage >= {"acquire", "prepare_reviews", "prepare_people_daily", "report",
-                           "tokenize", "train_word2vec", "train_ode",
+                           "tokenize", "train_word2vec", "train_ode", "train_image",
+                           "evaluate_image", "baselines_image", "errors_image", "finetune_image",
                            *(f"{stage}@{family}" for stage in ("baselines", "train", "evaluate")
                              for family in ("sentiment", "segment", "ner", "multilabel"))}
     outputs = _declared_outputs(repo)
@@ -113,6 +120,14 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     labels = json.loads((repo / "metrics/multilabel.json").read_text())
     assert 0 <= labels["test"]["micro_f1"] <= 1 and 0 <= labels["peers"]["bce_tuned"]["test"]["micro_f1"] <= 1
     assert {"tfidf_lr", "bce_t0.5"} <= set(labels["peers"]) and labels["labels"]["test"]["lines"] == 30
+    image = json.loads((repo / "metrics/image.json").read_text())
+    assert image["test"]["examples"] == 10000 and set(image["test"]["per_class"]) == {
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+        "Ankle boot"}
+    assert {"logistic_regression", "adaboost_trees", "random_forest"} == set(image["peers"])
+    assert (repo / "plots/image/errors.png").stat().st_size > 0
+    finetune = json.loads((repo / "metrics/finetune.json").read_text())
+    assert finetune["task"]["train_images"] == 50 and "gain_points" in finetune
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "tiny run")
 
