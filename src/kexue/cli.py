@@ -204,6 +204,63 @@ def build_parser() -> argparse.ArgumentParser:
                        help="nearest sentences among a file's lines by cosine (JSON lines out)")
     p.add_argument("text", nargs="*", help="query sentences (default: --file or stdin)")
     p.add_argument("--among", required=True, help="candidate sentences, one per line")
+BLANK_MARKER = "___"  # three underscores mark the blank in a `kexue cloze` query
+
+
+def _cut_tagged(text: str, pretagged: bool) -> list[tuple[str, str]]:
+    """(word, PKU-style tag) pairs: ``word/tag`` tokens split on spaces (``--pretagged``, the
+    corpus's own format), else jieba's POS cut (its n, nr, ns, nt, nz tags are PKU's; nrt and
+    nrfg become nr)."""
+    if pretagged:
+        from kexue.corpora.people_daily import parse_line
+
+        return parse_line(text)
+    import jieba
+    import jieba.posseg
+
+    jieba.setLogLevel(60)
+    return [(pair.word, "nr" if pair.flag.startswith("nr") else pair.flag)
+            for pair in jieba.posseg.cut(text) if pair.word.strip()]
+
+
+def cloze(args: argparse.Namespace) -> int:
+    """Fill the blank of a query with a word of the document (the cloze family's attention-sum
+    reader); candidates are the document's nouns and names, or all its words, as trained."""
+    from kexue.corpora.cloze import BLANK, merge_person_names
+    from kexue.families.cloze import ClozeReader
+
+    marker = args.blank
+    if not marker or args.query.count(marker) != 1:
+        print(f"kexue cloze: the query must contain the blank marker {marker!r} exactly once "
+              f"(found {args.query.count(marker) if marker else 0}), e.g. "
+              f"'{marker}今天宣布了新的发现。'", file=sys.stderr)
+        return 1
+    if args.k < 1:
+        print(f"kexue cloze: -k must be >= 1, got {args.k}", file=sys.stderr)
+        return 1
+    try:
+        left, right = args.query.split(marker)
+        query = [w for w, _ in _cut_tagged(left, args.pretagged)] + [BLANK] + [
+            w for w, _ in _cut_tagged(right, args.pretagged)]
+        document = merge_person_names(_cut_tagged(args.document, args.pretagged))
+    except ValueError as err:
+        print(f"kexue cloze: {err} (--pretagged expects 'word/tag' tokens separated by spaces)",
+              file=sys.stderr)
+        return 1
+    if not document:
+        print("kexue cloze: the document is empty", file=sys.stderr)
+        return 1
+    try:
+        reader = ClozeReader(args.model)
+        ranked = reader.rank(query, [w for w, _ in document], [t for _, t in document], args.k)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"kexue cloze: {err}", file=sys.stderr)
+        return 1
+    _emit([{"query": args.query, "answer": ranked[0][0], "probability": round(ranked[0][1], 4),
+            "candidates": [{"word": w, "probability": round(p, 4)} for w, p in ranked]}])
+    return 0
+
+
     p.add_argument("-k", type=int, default=5, help="candidates per query (default 5)")
     p.add_argument("--file", help="read one query per line from this file ('-' = stdin)")
     p.add_argument("--model", default="models/similarity", help="trained model directory")
@@ -226,3 +283,14 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+    p = sub.add_parser("cloze", help=f"fill the blank ({BLANK_MARKER}) of a query with a word of a "
+                                     "document (JSON line out)")
+    p.add_argument("document", help="the text whose words are the candidates")
+    p.add_argument("query", help=f"a sentence with the blank marked {BLANK_MARKER!r} once")
+    p.add_argument("-k", type=int, default=5, help="candidates listed (default 5)")
+    p.add_argument("--blank", default=BLANK_MARKER, help=f"the blank marker (default {BLANK_MARKER!r})")
+    p.add_argument("--pretagged", action="store_true",
+                   help="document and query are 'word/tag' tokens separated by spaces (People's "
+                        "Daily style) rather than raw text cut by jieba")
+    p.add_argument("--model", default="models/cloze", help="trained model directory")
+    p.set_defaults(func=cloze)
