@@ -179,31 +179,6 @@ def classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kexue", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    commands = (
-        ("sentiment", sentiment, "positive/negative review sentiment", "classify"),
-        ("segment", segment, "Chinese word segmentation", "segment"),
-        ("ner", ner, "person / place / organisation names", "tag"),
-    )
-    for name, func, what, verb in commands:
-        p = sub.add_parser(name, help=f"{what} (JSON lines out)")
-        p.add_argument("text", nargs="*", help=f"texts to {verb} (default: --file or stdin)")
-        p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
-        p.add_argument("--model", default=f"models/{name}", help="trained model directory")
-        p.set_defaults(func=func)
-    p = sub.add_parser("similar", help="nearest words in the trained word vectors (JSON lines out)")
-    p.add_argument("word", nargs="+", help="words to look up")
-    p.add_argument("-k", type=int, default=10, help="neighbours per word (default 10)")
-    p.add_argument("--model", default="word2vec",
-                   help="word2vec | glove (models/<name>) or a vectors directory")
-    p.set_defaults(func=similar)
-    p = sub.add_parser("similar-sentence",
-                       help="nearest sentences among a file's lines by cosine (JSON lines out)")
-    p.add_argument("text", nargs="*", help="query sentences (default: --file or stdin)")
-    p.add_argument("--among", required=True, help="candidate sentences, one per line")
 BLANK_MARKER = "___"  # three underscores mark the blank in a `kexue cloze` query
 
 
@@ -261,6 +236,31 @@ def cloze(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kexue", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands = (
+        ("sentiment", sentiment, "positive/negative review sentiment", "classify"),
+        ("segment", segment, "Chinese word segmentation", "segment"),
+        ("ner", ner, "person / place / organisation names", "tag"),
+    )
+    for name, func, what, verb in commands:
+        p = sub.add_parser(name, help=f"{what} (JSON lines out)")
+        p.add_argument("text", nargs="*", help=f"texts to {verb} (default: --file or stdin)")
+        p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
+        p.add_argument("--model", default=f"models/{name}", help="trained model directory")
+        p.set_defaults(func=func)
+    p = sub.add_parser("similar", help="nearest words in the trained word vectors (JSON lines out)")
+    p.add_argument("word", nargs="+", help="words to look up")
+    p.add_argument("-k", type=int, default=10, help="neighbours per word (default 10)")
+    p.add_argument("--model", default="word2vec",
+                   help="word2vec | glove (models/<name>) or a vectors directory")
+    p.set_defaults(func=similar)
+    p = sub.add_parser("similar-sentence",
+                       help="nearest sentences among a file's lines by cosine (JSON lines out)")
+    p.add_argument("text", nargs="*", help="query sentences (default: --file or stdin)")
+    p.add_argument("--among", required=True, help="candidate sentences, one per line")
     p.add_argument("-k", type=int, default=5, help="candidates per query (default 5)")
     p.add_argument("--file", help="read one query per line from this file ('-' = stdin)")
     p.add_argument("--model", default="models/similarity", help="trained model directory")
@@ -273,16 +273,6 @@ def cloze(args: argparse.Namespace) -> int:
                         "(auto: when the border is light)")
     p.add_argument("--model", default="models/image", help="trained model directory")
     p.set_defaults(func=classify)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
     p = sub.add_parser("cloze", help=f"fill the blank ({BLANK_MARKER}) of a query with a word of a "
                                      "document (JSON line out)")
     p.add_argument("document", help="the text whose words are the candidates")
@@ -294,3 +284,13 @@ if __name__ == "__main__":
                         "Daily style) rather than raw text cut by jieba")
     p.add_argument("--model", default="models/cloze", help="trained model directory")
     p.set_defaults(func=cloze)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
