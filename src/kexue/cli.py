@@ -148,6 +148,31 @@ def similar_sentence(args: argparse.Namespace) -> int:
     return 0
 
 
+def title(args: argparse.Namespace) -> int:
+    """A headline for each text (an article's first paragraph) from the seq2seq family's model
+    (beam search)."""
+    from kexue.families.seq2seq import Headliner
+
+    if args.beam is not None and args.beam < 1:
+        print(f"kexue title: --beam must be >= 1, got {args.beam}", file=sys.stderr)
+        return 1
+    texts = _inputs(args)
+    empty = [i for i, t in enumerate(texts, 1) if not t.strip()]
+    if empty:
+        print(f"kexue title: input {empty[0]} of {len(texts)} is empty: give each article's first "
+              "paragraph as one non-empty line", file=sys.stderr)
+        return 1
+    try:
+        model = Headliner(args.model)
+    except FileNotFoundError as err:
+        print(f"kexue title: {err}", file=sys.stderr)
+        return 1
+    for chunk in _batched(texts, 256):
+        _emit({"text": t, "title": headline, "log_prob": round(score, 4)}
+              for t, (headline, score) in zip(chunk, model.titles(chunk, args.beam), strict=True))
+    return 0
+
+
 def classify(args: argparse.Namespace) -> int:
     """Fashion-MNIST class of each picture file (grey, resized to 28 × 28; see
     :func:`kexue.families.image.read_image`), with the top-k probabilities."""
@@ -265,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read one query per line from this file ('-' = stdin)")
     p.add_argument("--model", default="models/similarity", help="trained model directory")
     p.set_defaults(func=similar_sentence)
+    p = sub.add_parser("title", help="a headline for an article's first paragraph (JSON lines out)")
+    p.add_argument("text", nargs="*", help="paragraphs (default: --file or stdin)")
+    p.add_argument("--file", help="read one paragraph per line from this file ('-' = stdin)")
+    p.add_argument("--beam", type=int, default=None,
+                   help="beam size (default: the model's seq2seq.beam_size; 1 = greedy)")
+    p.add_argument("--model", default="models/seq2seq", help="trained model directory")
+    p.set_defaults(func=title)
     p = sub.add_parser("classify", help="Fashion-MNIST class of picture files (JSON lines out)")
     p.add_argument("image", nargs="+", help="picture files (PNG, JPEG, ...); made grey and 28 x 28")
     p.add_argument("-k", type=int, default=3, help="classes listed per image (default 3)")

@@ -1,0 +1,817 @@
+"""Headline generation: character seq2seq with attention, a copy prior and beam search.
+
+苏剑林, "玩转Keras之seq2seq自动生成标题" (kexue.fm/archives/5861, 2018): characters in, characters
+out; a bidirectional LSTM encoder over the article, an LSTM decoder whose layer normalisations
+are conditioned on the encoder's max-pooled summary, multi-head attention from the decoder to the
+encoder, and a "先验分布" (prior) over output characters: the output logits are averaged with
+``exp(log_scale) · presence + shift``, where ``presence`` is the 0/1 bag of the input's
+characters, because most of a headline's characters appear in its article. Decoding is beam
+search. The post trains on a large news corpus; here (issue 8) there are only ~2.1k pairs, so the
+model is small and the copy prior does much of the work.
+
+Task: the first body paragraph of a People's Daily article (stage ``prepare_articles``) →
+its headline, characters. Trailing notes such as "（附图片１张）" are cut from the headlines
+(``strip_headline_notes``; no method could infer them from the text), for the model and the
+peers alike. Metrics: character ROUGE-1/2/L F1 (the ``rouge-score`` package with a character
+tokenizer; its default tokenizer drops every non-ASCII character) and corpus BLEU (sacreBLEU,
+character tokens). Peers (``baselines@seq2seq``): the first N characters of the paragraph (N =
+the median training headline length) and the paragraph's clause with the highest TF-IDF score.
+
+Beam search (:func:`beam_search`) is a plain function over a step function ``step(tokens,
+state, context) → (log_probs, state)``; the model's step function runs a one-step Keras decoder
+(:func:`inference_models`) that shares the training model's layers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import keras
+import numpy as np
+
+from kexue.config import ConfigError
+from kexue.io import atomic_path, read_json, read_jsonl, write_json
+from kexue.layers.pooling import MaskedGlobalMaxPooling1D
+from kexue.layers.seq2seq import (
+    ConditionalLayerNormalization,
+    CopyPrior,
+    KeyPaddingMask,
+    TokenPresence,
+)
+from kexue.text.vocab import PAD, UNK, Vocab
+from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
+
+START, END = "<s>", "</s>"
+START_ID, END_ID = 2, 3
+SPECIAL_IDS = (0, 1, 2, 3)  # pad, unk, start, end: never "present" in an input
+BANNED_IDS = (0, 1, 2)  # never generated (pad, unk, start)
+
+
+@dataclass(frozen=True)
+class Config:
+    maxlen: int = field(metadata={"min": 1})  # paragraph characters read (head of the first body line)
+    max_headline: int = field(metadata={"min": 1})  # training headlines cut to this; decoding stops here
+    strip_headline_notes: bool  # cut trailing parentheticals ("（附图片１张）") from headlines
+    min_count: int = field(metadata={"min": 1})  # rarer characters map to <unk>
+    embedding_dim: int = field(metadata={"min": 1})  # shared by encoder and decoder
+    units: int = field(metadata={"min": 2})  # decoder LSTM units = encoder output (units/2 per direction)
+    encoder_layers: int = field(metadata={"min": 1, "max": 4})  # stacked BiLSTMs
+    decoder_layers: int = field(metadata={"min": 1, "max": 4})  # stacked LSTMs
+    condition_units: int = field(metadata={"min": 1})  # hidden units of the conditional LN's MLPs
+    attention_heads: int = field(metadata={"min": 1})
+    attention_key_dim: int = field(metadata={"min": 1})
+    hidden: int = field(metadata={"min": 1})  # dense layer before the output logits
+    copy_prior: bool  # average the logits with the prior over the input's characters (the post)
+    dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # on the embeddings (training only)
+    decoder_input_dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # teacher-forced characters → <unk>
+    beam_size: int = field(metadata={"min": 1})  # 1 = greedy decoding
+    min_len: int = field(metadata={"min": 0})  # the end token is banned before this many characters
+    length_penalty: float = field(metadata={"min": 0.0})  # finished score / length^α; 0 = raw log-prob
+    fit: FitConfig
+
+    def __post_init__(self):
+        if self.units % 2:
+            raise ConfigError(f"params.yaml: seq2seq.units = {self.units} is not valid: expected an "
+                              "even number (the BiLSTM encoder gives units/2 to each direction)")
+        if self.min_len > self.max_headline:
+            raise ConfigError(f"params.yaml: seq2seq.min_len = {self.min_len} is not valid: expected "
+                              f"a value <= seq2seq.max_headline ({self.max_headline})")
+
+
+# --- data ---------------------------------------------------------------------------------
+
+_TRAILING_NOTES = re.compile(r"(?:（[^（）]*）|\([^()]*\))+$")
+_CLAUSE_END = re.compile(r"[，。！？；：,!?;:…]+")
+
+
+def characters(text: str) -> list[str]:
+    return [ch for ch in text if not ch.isspace()]
+
+
+def clean_headline(text: str, strip_notes: bool = True) -> str:
+    """The headline without whitespace and, with ``strip_notes``, without trailing
+    parentheticals ("迈向新世纪（附图片１张）" → "迈向新世纪"); never emptied by the cut."""
+    text = "".join(characters(text))
+    if strip_notes:
+        cut = _TRAILING_NOTES.sub("", text)
+        text = cut or text
+    return text
+
+
+def paragraph(article: dict) -> str:
+    """The article's first body line (the model's input)."""
+    return "".join(characters(article["body"][0]))
+
+
+def load_articles(data_dir: str | Path, split: str) -> list[dict]:
+    path = Path(data_dir) / f"{split}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_articles`")
+    rows = read_jsonl(path)
+    if not rows:
+        raise ValueError(f"{path} is empty: rerun prepare_articles")
+    return rows
+
+
+def pairs(articles: Sequence[dict], strip_notes: bool) -> tuple[list[str], list[str]]:
+    """(paragraphs, headlines) of the articles."""
+    return ([paragraph(a) for a in articles],
+            [clean_headline(a["headline"], strip_notes) for a in articles])
+
+
+def build_vocab(texts: Sequence[str], min_count: int) -> Vocab:
+    """Characters of the training paragraphs and headlines, with <s> and </s> at ids 2 and 3."""
+    ranked = Vocab.build((characters(t) for t in texts), min_count=min_count).tokens[2:]
+    return Vocab([PAD, UNK, START, END, *ranked])
+
+
+def encode_inputs(texts: Sequence[str], vocab: Vocab, maxlen: int) -> list[np.ndarray]:
+    return [vocab.encode(characters(t), maxlen) for t in texts]
+
+
+def encode_targets(headlines: Sequence[str], vocab: Vocab, max_headline: int
+                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Decoder inputs ``<s> c1 .. cn`` and targets ``c1 .. cn </s>`` (n <= max_headline)."""
+    ids = [[vocab.index.get(c, 1) for c in characters(h)][:max_headline] for h in headlines]
+    inputs = [np.asarray([START_ID, *i], dtype=np.int32) for i in ids]
+    targets = [np.asarray([*i, END_ID], dtype=np.int32) for i in ids]
+    return inputs, targets
+
+
+def decode_ids(ids: Sequence[int], vocab: Vocab) -> str:
+    return "".join(vocab.tokens[i] for i in ids if i not in SPECIAL_IDS)
+
+
+def _pad(sequences: Sequence[np.ndarray], multiple: int = 8, extra: int = 0) -> np.ndarray:
+    """Right-pad with 0 to the longest length rounded up to ``multiple`` (fewer distinct shapes,
+    fewer retraces), plus ``extra`` steps."""
+    length = max(len(s) for s in sequences)
+    length = -(-length // multiple) * multiple + extra
+    out = np.zeros((len(sequences), length), dtype=np.int32)
+    for row, seq in enumerate(sequences):
+        out[row, : len(seq)] = seq
+    return out
+
+
+class PairBatches(keras.utils.PyDataset):
+    """``((paragraph ids, decoder input ids), target ids)`` batches, padded per batch. Sortish
+    by paragraph length (shuffle, sort inside chunks of 50 batches, shuffle the batches); each
+    epoch's order depends only on ``(seed, epoch)``, as :class:`kexue.batches.SequenceBatches`.
+
+    ``input_dropout`` replaces that share of the decoder's teacher-forced input characters (never
+    the start token) with <unk>, drawn per ``(seed, epoch, batch)``: the decoder then has to
+    look at the paragraph instead of continuing a memorised headline."""
+
+    def __init__(self, inputs: Sequence[np.ndarray], decoder_inputs: Sequence[np.ndarray],
+                 targets: Sequence[np.ndarray], batch_size: int, seed: int = 0,
+                 chunk_batches: int = 50, input_dropout: float = 0.0):
+        super().__init__()
+        if not len(inputs) == len(decoder_inputs) == len(targets):
+            raise ValueError("PairBatches: inputs, decoder inputs and targets differ in length")
+        self.inputs, self.decoder_inputs, self.targets = list(inputs), list(decoder_inputs), list(targets)
+        self.batch_size, self.seed, self.chunk = batch_size, seed, batch_size * chunk_batches
+        self.input_dropout = input_dropout
+        self.lengths = np.array([len(s) for s in self.inputs])
+        self.epoch = 0
+        self._batches = self._make_batches()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._batches = self._make_batches()
+
+    def _make_batches(self) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.inputs))
+        batches = []
+        for start in range(0, len(order), self.chunk):
+            chunk = order[start : start + self.chunk]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.inputs)
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __getitem__(self, index: int):
+        idx = self._batches[index]
+        # Odd batches get one more padded step: Keras fixes the input signature from the first
+        # two batches it peeks at, and a length they share would become a fixed dimension that
+        # a later batch breaks (as in kexue.batches.SequenceBatches); padding is masked.
+        extra = index % 2
+        x = _pad([self.inputs[i] for i in idx], 1, extra)  # (batch, x_len)
+        y_in = _pad([self.decoder_inputs[i] for i in idx], 1, extra)  # (batch, y_len)
+        y_out = _pad([self.targets[i] for i in idx], 1, extra)  # (batch, y_len), 0 = ignored
+        if self.input_dropout > 0:
+            rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+            drop = rng.random(y_in.shape) < self.input_dropout  # (batch, y_len)
+            drop[:, 0] = False  # the start token stays
+            y_in = np.where(drop & (y_in > 0), 1, y_in)  # 1 = <unk>
+        return (x, y_in), y_out
+
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self.epoch + 1)
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+class CharTokenizer:
+    """A ``rouge-score`` tokenizer that keeps every non-space character as a token (the
+    package's default keeps ASCII words only, so Chinese text would score 0)."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return characters(text)
+
+
+def rouge_scores(references: Sequence[str], hypotheses: Sequence[str]) -> dict:
+    """Mean character ROUGE-1/2/L F1 over the pairs (``rouge-score``, character tokens)."""
+    from rouge_score import rouge_scorer
+
+    if len(references) != len(hypotheses):
+        raise ValueError(f"rouge_scores: {len(references)} references but {len(hypotheses)} "
+                         "hypotheses")
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=CharTokenizer())
+    totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+    for ref, hyp in zip(references, hypotheses, strict=True):
+        scores = scorer.score(ref, hyp)  # score(target, prediction)
+        for name in totals:
+            totals[name] += scores[name].fmeasure
+    return {name: total / max(len(references), 1) for name, total in totals.items()}
+
+
+def corpus_bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """sacreBLEU corpus BLEU (0–100) over character tokens."""
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="char").score)
+
+
+def headline_metrics(references: Sequence[str], hypotheses: Sequence[str]) -> dict:
+    rouge = rouge_scores(references, hypotheses)
+    return {**{k: round(v, 4) for k, v in rouge.items()},
+            "bleu": round(corpus_bleu(references, hypotheses), 2),
+            "mean_chars": round(float(np.mean([len(h) for h in hypotheses])), 2),
+            "articles": len(references)}
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+StepFn = Callable[[np.ndarray, list, list], tuple[np.ndarray, list]]
+
+
+def _repeat(arrays: Sequence[np.ndarray], times: int) -> list[np.ndarray]:
+    return [np.repeat(np.asarray(a), times, axis=0) for a in arrays]
+
+
+def greedy_decode(step: StepFn, state: Sequence[np.ndarray], context: Sequence[np.ndarray] = (), *,
+                  batch: int, start_id: int, end_id: int, max_len: int, min_len: int = 0
+                  ) -> list[tuple[list[int], float]]:
+    """The most probable next token at each step until ``end_id`` or ``max_len`` tokens.
+
+    ``step(tokens (n,), state, context) → (log_probs (n, vocab), state)``; ``state`` (gathered
+    as hypotheses move) and ``context`` (fixed) are lists of arrays with ``batch`` rows. Returns
+    per example ``(tokens without the end token, summed log-probability)``."""
+    state, context = list(state), list(context)
+    tokens = np.full(batch, start_id, dtype=np.int64)
+    out: list[list[int]] = [[] for _ in range(batch)]
+    scores = np.zeros(batch)
+    done = np.zeros(batch, dtype=bool)
+    for t in range(max_len):
+        log_probs, state = step(tokens, state, context)
+        log_probs = np.array(log_probs, dtype=np.float64)  # (batch, vocab)
+        if t < min_len:
+            log_probs[:, end_id] = -np.inf
+        tokens = log_probs.argmax(axis=1)
+        for b in np.flatnonzero(~done):
+            scores[b] += log_probs[b, tokens[b]]
+            if tokens[b] == end_id:
+                done[b] = True
+            else:
+                out[b].append(int(tokens[b]))
+        if done.all():
+            break
+    return [(seq, float(s)) for seq, s in zip(out, scores, strict=True)]
+
+
+def beam_search(step: StepFn, state: Sequence[np.ndarray], context: Sequence[np.ndarray] = (), *,
+                batch: int, start_id: int, end_id: int, beam_size: int, max_len: int,
+                min_len: int = 0, length_penalty: float = 0.0) -> list[tuple[list[int], float]]:
+    """Beam search over ``step`` (same contract as :func:`greedy_decode`) for ``batch`` inputs.
+
+    Per input and step, every live hypothesis is extended by every token and the ``beam_size``
+    best candidates (summed log-probability; stable order on ties) are kept; a kept candidate
+    ending in ``end_id`` is finished and leaves the beam, and hypotheses reaching ``max_len``
+    tokens are finished as they are. The end token is banned before ``min_len`` tokens. The
+    answer is the finished hypothesis with the best ``score / length^length_penalty`` (length =
+    tokens without the end token, at least 1). With ``length_penalty`` 0 an input stops as soon
+    as its best finished score is at least every live score (log-probabilities only fall), so a
+    beam at least ``vocab^max_len`` wide is exhaustive search, and width 1 is greedy decoding.
+    Returns per input ``(tokens without the end token, summed log-probability)``."""
+    if beam_size < 1 or max_len < 1:
+        raise ValueError(f"beam_search: need beam_size >= 1 and max_len >= 1, got {beam_size}, "
+                         f"{max_len}")
+    k = beam_size
+    state, context = _repeat(state, k), _repeat(context, k)  # rows b*k .. b*k+k-1 are input b's
+    scores = np.full((batch, k), -np.inf)
+    scores[:, 0] = 0.0  # one live hypothesis per input at the start
+    prefixes: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(batch)]
+    finished: list[list[tuple[list[int], float]]] = [[] for _ in range(batch)]
+    done = np.zeros(batch, dtype=bool)
+    tokens = np.full(batch * k, start_id, dtype=np.int64)
+
+    def normalised(seq: list[int], score: float) -> float:
+        return score / max(len(seq), 1) ** length_penalty if length_penalty else score
+
+    for t in range(max_len):
+        log_probs, state = step(tokens, state, context)
+        log_probs = np.array(log_probs, dtype=np.float64)  # (batch · k, vocab)
+        vocab = log_probs.shape[1]
+        if t < min_len:
+            log_probs[:, end_id] = -np.inf
+        candidates = (scores[:, :, None] + log_probs.reshape(batch, k, vocab)).reshape(batch, -1)
+        parents = np.tile(np.arange(k), batch).reshape(batch, k) + np.arange(batch)[:, None] * k
+        new_scores = np.full((batch, k), -np.inf)
+        new_prefixes: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(batch)]
+        next_tokens = np.full((batch, k), start_id, dtype=np.int64)
+        for b in np.flatnonzero(~done):
+            best = np.argsort(-candidates[b], kind="stable")[:k]  # (k,) flat (beam, token) indices
+            slot = 0
+            for flat in best:
+                score = candidates[b, flat]
+                if score == -np.inf:
+                    break
+                beam, token = divmod(int(flat), vocab)
+                if token == end_id:
+                    finished[b].append((prefixes[b][beam], float(score)))
+                    continue
+                seq = [*prefixes[b][beam], token]
+                if t == max_len - 1:
+                    finished[b].append((seq, float(score)))
+                    continue
+                new_scores[b, slot], new_prefixes[b][slot] = score, seq
+                next_tokens[b, slot], parents[b, slot] = token, b * k + beam
+                slot += 1
+            live = new_scores[b].max()
+            if live == -np.inf or (not length_penalty and finished[b]
+                                   and max(s for _, s in finished[b]) >= live):
+                done[b] = True
+        if done.all():
+            break
+        scores, prefixes, tokens = new_scores, new_prefixes, next_tokens.reshape(-1)
+        state = [s[parents.reshape(-1)] for s in state]
+    results = []
+    for b in range(batch):
+        if not finished[b]:  # only when every step banned every token
+            results.append(([], -np.inf))
+            continue
+        results.append(max(finished[b], key=lambda item: normalised(*item)))
+    return results
+
+
+# --- model --------------------------------------------------------------------------------
+
+
+def build_model(cfg: Config, vocab_size: int) -> keras.Model:
+    """The training model: [paragraph ids (batch, x_len), decoder input ids (batch, y_len)] →
+    next-character logits (batch, y_len, vocab)."""
+    x_ids = keras.Input(shape=(None,), dtype="int32", name="x_ids")  # (batch, x_len)
+    y_ids = keras.Input(shape=(None,), dtype="int32", name="y_ids")  # (batch, y_len)
+    embedding = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name="embedding")
+    dropout = keras.layers.SpatialDropout1D(cfg.dropout, name="embedding_dropout")
+    x = dropout(embedding(x_ids))  # (batch, x_len, emb)
+    for i in range(cfg.encoder_layers):
+        x = keras.layers.LayerNormalization(name=f"encoder_norm_{i}")(x)
+        x = keras.layers.Bidirectional(
+            keras.layers.LSTM(cfg.units // 2, return_sequences=True), name=f"encoder_bilstm_{i}")(x)
+    # x: (batch, x_len, units)
+    summary = MaskedGlobalMaxPooling1D(name="encoder_max")(x)  # (batch, units)
+    presence = TokenPresence(vocab_size, SPECIAL_IDS, name="presence")(x_ids)  # (batch, vocab)
+    y = dropout(embedding(y_ids))  # (batch, y_len, emb)
+    logits = _decoder(cfg, vocab_size, y, x, x_ids, summary, presence, states=None)[0]
+    return keras.Model([x_ids, y_ids], logits, name="seq2seq")
+
+
+def _decoder(cfg: Config, vocab_size: int, y, encoded, x_ids, summary, presence, states,
+             layers: dict | None = None):
+    """The decoder on embedded targets ``y`` (batch, steps, emb); ``states`` None (training:
+    zero initial states) or [h, c] per layer. ``layers`` reuses the training model's layers."""
+
+    def layer(name, make):
+        return layers[name] if layers is not None else make(name)
+
+    new_states = []
+    for i in range(cfg.decoder_layers):
+        y = layer(f"decoder_norm_{i}", lambda n: ConditionalLayerNormalization(cfg.condition_units, name=n))(
+            [y, summary])
+        lstm = layer(f"decoder_lstm_{i}", lambda n: keras.layers.LSTM(
+            cfg.units, return_sequences=True, return_state=True, name=n))
+        initial = None if states is None else states[2 * i : 2 * i + 2]
+        y, h, c = lstm(y, initial_state=initial)  # (batch, steps, units), (batch, units) x 2
+        new_states += [h, c]
+    y = layer("decoder_norm_out", lambda n: ConditionalLayerNormalization(cfg.condition_units, name=n))(
+        [y, summary])  # (batch, steps, units)
+    mask = layer("attention_mask", lambda n: KeyPaddingMask(name=n))([y, x_ids])  # (batch, steps, x_len)
+    attended = layer("attention", lambda n: keras.layers.MultiHeadAttention(
+        cfg.attention_heads, cfg.attention_key_dim, name=n))(
+        y, encoded, encoded, attention_mask=mask)  # (batch, steps, units)
+    h = layer("concat", lambda n: keras.layers.Concatenate(name=n))([y, attended])
+    h = layer("hidden", lambda n: keras.layers.Dense(cfg.hidden, name=n))(h)
+    h = layer("hidden_act", lambda n: keras.layers.LeakyReLU(0.2, name=n))(h)
+    logits = layer("logits", lambda n: keras.layers.Dense(vocab_size, name=n))(h)  # (batch, steps, vocab)
+    if cfg.copy_prior:
+        logits = layer("copy_prior", lambda n: CopyPrior(name=n))([logits, presence])
+    return logits, new_states
+
+
+def inference_models(model: keras.Model, cfg: Config) -> tuple[keras.Model, keras.Model]:
+    """(encoder, one-step decoder) sharing ``model``'s layers and weights.
+
+    encoder: paragraph ids (n, x_len) → [encoded (n, x_len, units), summary (n, units),
+    presence (n, vocab)]; step: [token (n, 1), h/c per decoder layer (n, units), encoded,
+    paragraph ids, summary, presence] → [logits (n, 1, vocab), new h/c per layer]."""
+    layers = {layer.name: layer for layer in model.layers}
+    vocab_size = layers["embedding"].input_dim
+    x_ids = keras.Input(shape=(None,), dtype="int32", name="x_ids")  # (n, x_len)
+    x = layers["embedding"](x_ids)
+    for i in range(cfg.encoder_layers):
+        x = layers[f"encoder_bilstm_{i}"](layers[f"encoder_norm_{i}"](x))
+    summary = layers["encoder_max"](x)
+    # without the copy prior the training graph has no presence layer; the step model ignores it
+    presence = (layers["presence"] if "presence" in layers
+                else TokenPresence(vocab_size, SPECIAL_IDS, name="presence"))(x_ids)
+    encoder = keras.Model(x_ids, [x, summary, presence], name="seq2seq_encoder")
+
+    token = keras.Input(shape=(1,), dtype="int32", name="token")  # (n, 1)
+    states = [keras.Input(shape=(cfg.units,), name=f"{kind}_{i}")
+              for i in range(cfg.decoder_layers) for kind in ("h", "c")]
+    encoded = keras.Input(shape=(None, cfg.units), name="encoded")  # (n, x_len, units)
+    key_ids = keras.Input(shape=(None,), dtype="int32", name="key_ids")  # (n, x_len)
+    cond = keras.Input(shape=(cfg.units,), name="summary")  # (n, units)
+    present = keras.Input(shape=(vocab_size,), name="presence_in")  # (n, vocab)
+    logits, new_states = _decoder(cfg, vocab_size, layers["embedding"](token), encoded, key_ids,
+                                  cond, present, states, layers=layers)
+    step = keras.Model([token, *states, encoded, key_ids, cond, present], [logits, *new_states],
+                       name="seq2seq_step")
+    return encoder, step
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def compiled_call(model: keras.Model) -> Callable[[list], list[np.ndarray]]:
+    """``model`` as a function of a list of arrays returning NumPy arrays, traced once per
+    input signature on TensorFlow (an eager call of a small functional model costs ~1 s on this
+    machine; ``predict_on_batch`` adds a data-adapter pass per call)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        traced = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+        return lambda inputs: [np.asarray(t) for t in traced(inputs)]
+    return lambda inputs: [keras.ops.convert_to_numpy(t) for t in model(inputs, training=False)]
+
+
+def model_step(step_model: keras.Model, layers: int) -> StepFn:
+    """The step function :func:`beam_search` calls: state = [h, c] per decoder layer, context =
+    [encoded, paragraph ids, summary, presence]; pad, <unk> and <s> are never generated."""
+    call = compiled_call(step_model)
+
+    def step(tokens, state, context):
+        outputs = call([tokens.reshape(-1, 1).astype(np.int32), *state, *context])
+        log_probs = _log_softmax(outputs[0][:, 0])  # (n, vocab)
+        log_probs[:, list(BANNED_IDS)] = -np.inf
+        return log_probs, outputs[1 : 1 + 2 * layers]
+
+    return step
+
+
+class Decoder:
+    """Beam search (or greedy decoding) with a model's inference pair (:func:`inference_models`)."""
+
+    def __init__(self, model: keras.Model, cfg: Config):
+        self.cfg = cfg
+        encoder, step_model = inference_models(model, cfg)
+        self.encode = compiled_call(encoder)
+        self.step = model_step(step_model, cfg.decoder_layers)
+
+    def generate(self, inputs: Sequence[np.ndarray], beam_size: int | None = None,
+                 batch_size: int = 64) -> list[tuple[list[int], float]]:
+        """Decoded headline ids and log-probabilities for encoded paragraphs, in input order."""
+        cfg = self.cfg
+        beam_size = cfg.beam_size if beam_size is None else beam_size
+        out: list[tuple[list[int], float]] = []
+        for start in range(0, len(inputs), batch_size):
+            x = _pad(inputs[start : start + batch_size])  # (n, x_len)
+            encoded, summary, presence = self.encode(x)  # (n, x_len, units), (n, units), (n, vocab)
+            n = len(x)
+            state = [np.zeros((n, cfg.units), np.float32) for _ in range(2 * cfg.decoder_layers)]
+            context = [encoded, x, summary, presence]
+            kwargs = dict(batch=n, start_id=START_ID, end_id=END_ID, max_len=cfg.max_headline,
+                          min_len=cfg.min_len)
+            if beam_size == 1:
+                out.extend(greedy_decode(self.step, state, context, **kwargs))
+            else:
+                out.extend(beam_search(self.step, state, context, beam_size=beam_size,
+                                       length_penalty=cfg.length_penalty, **kwargs))
+        return out
+
+
+class ValidRouge(keras.callbacks.Callback):
+    """Logs ``val_rouge1/2/L``: headlines decoded (beam search) for the validation paragraphs,
+    so the best epoch is picked on the reported metric."""
+
+    def __init__(self, cfg: Config, vocab: Vocab, inputs: Sequence[np.ndarray], references: list[str]):
+        super().__init__()
+        self.cfg, self.vocab, self.inputs, self.references = cfg, vocab, inputs, references
+        self.decoder = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.decoder is None:
+            self.decoder = Decoder(self.model, self.cfg)
+        decoded = self.decoder.generate(self.inputs)
+        hypotheses = [decode_ids(ids, self.vocab) for ids, _ in decoded]
+        scores = rouge_scores(self.references, hypotheses)
+        if logs is not None:
+            for name, value in scores.items():
+                logs[f"val_{name}"] = value
+
+
+def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
+          resume_root: str | Path | None = None, family: str = "seq2seq") -> dict:
+    """Train on the training articles' (paragraph, headline) pairs (teacher forcing, masked
+    cross-entropy), keeping the epoch with the best validation ROUGE-L of beam-searched
+    headlines; write ``model.keras``, ``vocab.json`` and ``train_info.json`` into ``model_dir``."""
+    data_dir, model_dir = Path(data_dir), Path(model_dir)
+    resume_dir = None
+    if resume_root is not None:
+        key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"])
+        resume_dir = Path(resume_root) / family / key
+    texts, headlines = pairs(load_articles(data_dir, "train"), cfg.strip_headline_notes)
+    valid_texts, valid_headlines = pairs(load_articles(data_dir, "valid"), cfg.strip_headline_notes)
+    vocab = build_vocab(texts + headlines, cfg.min_count)
+
+    seed_everything(cfg.fit.seed, cfg.fit.deterministic)
+    y_in, y_out = encode_targets(headlines, vocab, cfg.max_headline)
+    batches = PairBatches(encode_inputs(texts, vocab, cfg.maxlen), y_in, y_out, cfg.fit.batch_size,
+                          seed=cfg.fit.seed, input_dropout=cfg.decoder_input_dropout)
+    with make_strategy(cfg.fit.distribute).scope():
+        model = build_model(cfg, len(vocab))
+        model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
+    scorer = ValidRouge(cfg, vocab, encode_inputs(valid_texts, vocab, cfg.maxlen), valid_headlines)
+    cpu_start = time.process_time()  # the machine is shared: CPU seconds beside wall seconds
+    result = fit(model, batches, None, cfg.fit, monitor="val_rougeL", mode="max",
+                 live_dir=live_dir, resume_dir=resume_dir, scorers=[scorer])
+    cpu_seconds = time.process_time() - cpu_start
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(model_dir / "model.keras") as tmp:
+        model.save(tmp)
+    vocab.save(model_dir / "vocab.json")
+    lengths = sorted(len(h) for h in headlines)
+    info = {"config": dataclasses.asdict(cfg), "vocab_size": len(vocab),
+            "params": int(model.count_params()), "train_examples": len(texts),
+            "median_headline_chars": int(np.median(lengths)),
+            "train_cpu_seconds": round(cpu_seconds, 1), **result.to_dict()}
+    write_json(model_dir / "train_info.json", info)
+    return info
+
+
+def config_from_dict(data: dict) -> Config:
+    from kexue.config import parse
+
+    return parse(Config, data, "seq2seq", source="train_info.json")
+
+
+class Headliner:
+    """A trained headline model: ``titles(texts)`` → (headline, log-probability) per text."""
+
+    def __init__(self, model_dir: str | Path):
+        model_dir = Path(model_dir)
+        for name in ("model.keras", "vocab.json", "train_info.json"):
+            if not (model_dir / name).is_file():
+                raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
+                                        "(`dvc repro train@seq2seq`)")
+        self.model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
+        self.vocab = Vocab.load(model_dir / "vocab.json")
+        self.info = read_json(model_dir / "train_info.json")
+        self.cfg = config_from_dict(self.info["config"])
+        self.decoder = Decoder(self.model, self.cfg)
+
+    def titles(self, texts: Sequence[str], beam_size: int | None = None) -> list[tuple[str, float]]:
+        if beam_size is not None and beam_size < 1:
+            raise ValueError(f"beam size must be >= 1, got {beam_size}")
+        inputs = encode_inputs(texts, self.vocab, self.cfg.maxlen)
+        decoded = self.decoder.generate(inputs, beam_size)
+        return [(decode_ids(ids, self.vocab), score) for ids, score in decoded]
+
+
+def _length_bucket(n: int) -> str:
+    return "0-5" if n <= 5 else "6-10" if n <= 10 else "11-15" if n <= 15 else "16-20" if n <= 20 else ">20"
+
+
+def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
+    """ROUGE-1/2/L and BLEU of the beam-searched headlines on test and valid; the rows are the
+    test headlines' length bucket, real (actual) against generated (predicted)."""
+    model = Headliner(model_dir)
+    metrics: dict = {}
+    rows: list[dict] = []
+    seconds = 0.0
+    for split in ("test", "valid"):
+        texts, references = pairs(load_articles(data_dir, split), model.cfg.strip_headline_notes)
+        start = time.perf_counter()
+        hypotheses = [title for title, _ in model.titles(texts)]
+        if split == "test":
+            seconds = time.perf_counter() - start
+            rows = [{"actual": _length_bucket(len(r)), "predicted": _length_bucket(len(h))}
+                    for r, h in zip(references, hypotheses, strict=True)]
+        metrics[split] = headline_metrics(references, hypotheses)
+    info = model.info
+    metrics["cost"] = {
+        "train_seconds": info["train_seconds"], "train_cpu_seconds": info["train_cpu_seconds"],
+        "params": info["params"], "examples_per_second": info["examples_per_second"],
+        "epochs_run": info["epochs_run"], "best_epoch": info["best_epoch"],
+        "inference_articles_per_second": round(metrics["test"]["articles"] / max(seconds, 1e-9), 1),
+    }
+    metrics["beam_size"] = model.cfg.beam_size
+    metrics["train_examples"] = info["train_examples"]
+    return metrics, rows
+
+
+def example_rows(model_dir: str | Path, data_dir: str | Path, articles: int = 20) -> list[dict]:
+    """``articles`` test articles spread evenly over the split (chronological), each with its
+    paragraph, real headline, generated headline (and its ROUGE-L), and the lead peer's."""
+    if articles < 1:
+        raise ValueError(f"example_rows: articles must be >= 1, got {articles}")
+    model = Headliner(model_dir)
+    test = load_articles(data_dir, "test")
+    picked = sorted({round(i * (len(test) - 1) / max(articles - 1, 1))
+                     for i in range(min(articles, len(test)))})
+    chosen = [test[i] for i in picked]
+    texts, references = pairs(chosen, model.cfg.strip_headline_notes)
+    generated = [title for title, _ in model.titles(texts)]
+    chars = model.info["median_headline_chars"]
+    return [{"id": a["id"], "paragraph": text, "headline": ref, "generated": gen,
+             "lead": lead_headline(text, chars),
+             "rougeL": round(rouge_scores([ref], [gen])["rougeL"], 4)}
+            for a, text, ref, gen in zip(chosen, texts, references, generated, strict=True)]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "｜").replace("\n", " ")
+
+
+def examples_markdown(rows: Sequence[dict], paragraph_chars: int = 60) -> str:
+    """The example rows as a Markdown table (paragraphs cut to ``paragraph_chars``)."""
+    lines = ["| # | article | real headline | generated (beam search) | ROUGE-L | lead peer | paragraph |",
+             "|---|---|---|---|---|---|---|"]
+    for i, row in enumerate(rows, 1):
+        head = row["paragraph"][:paragraph_chars] + ("…" if len(row["paragraph"]) > paragraph_chars else "")
+        lines.append(f"| {i} | {row['id']} | {_cell(row['headline'])} | {_cell(row['generated'])} | "
+                     f"{row['rougeL']:.2f} | {_cell(row['lead'])} | {_cell(head)} |")
+    return "\n".join(lines) + "\n"
+
+
+def examples_png(rows: Sequence[dict], path: str | Path, font: str | Path) -> None:
+    """The example rows as a picture: real headline, generated headline, ROUGE-L per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.font_manager import FontProperties
+
+    prop, bold = FontProperties(fname=str(font), size=10), FontProperties(fname=str(font), size=10,
+                                                                            weight="bold")
+    height = 0.6 + 0.32 * (len(rows) + 1)
+    fig = plt.figure(figsize=(11, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(len(rows) + 1.5, 0)
+    ax.axis("off")
+    columns = ((0.15, "#"), (0.5, "real headline"), (5.0, "generated (beam search)"), (9.9, "ROUGE-L"))
+    for x, title in columns:
+        ax.text(x, 0.8, title, fontproperties=bold, va="center")
+    for i, row in enumerate(rows, 1):
+        y = i + 0.8
+        if i % 2:
+            ax.axhspan(y - 0.5, y + 0.5, color="0.94", zorder=0)
+        for (x, _), value in zip(columns, (str(i), row["headline"], row["generated"],
+                                            f"{row['rougeL']:.2f}"), strict=True):
+            ax.text(x, y, value, fontproperties=prop, va="center")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+# --- peers --------------------------------------------------------------------------------
+
+
+def lead_headline(text: str, chars: int) -> str:
+    """The first ``chars`` non-space characters of the paragraph."""
+    return "".join(characters(text)[:chars])
+
+
+def clauses(text: str) -> list[str]:
+    """The paragraph cut at clause punctuation (，。！？；：… and ASCII forms), marks dropped."""
+    return [c for c in (piece.strip() for piece in _CLAUSE_END.split(text)) if c]
+
+
+def tfidf_clause(texts: Sequence[str], vectorizer, scoring: str) -> list[str]:
+    """Per paragraph, the clause with the highest score under ``vectorizer`` (a fitted
+    TfidfVectorizer with ``norm=None``): ``sum`` of its n-gram weights, their ``mean`` per
+    character, or the ``cosine`` with the whole paragraph's vector. Ties: the earliest clause."""
+    out = []
+    for text in texts:
+        pieces = clauses(text) or [text]
+        weights = vectorizer.transform(pieces)  # (clauses, features), raw tf·idf
+        if scoring == "sum":
+            score = np.asarray(weights.sum(axis=1)).ravel()
+        elif scoring == "mean":
+            score = np.asarray(weights.sum(axis=1)).ravel() / np.array([max(len(p), 1) for p in pieces])
+        elif scoring == "cosine":
+            whole = vectorizer.transform([text])  # (1, features)
+            dots = np.asarray((weights @ whole.T).todense()).ravel()
+            norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel()) * math.sqrt(
+                whole.multiply(whole).sum())
+            score = dots / np.maximum(norms, 1e-12)
+        else:
+            raise ValueError(f"tfidf_clause: scoring {scoring!r}: expected sum | mean | cosine")
+        out.append(pieces[int(np.argmax(score))])
+    return out
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    tfidf_ngram_max: list[int] = field(metadata={"min": 1})  # character n-grams 1..n, each tried on valid
+    tfidf_scoring: list[Literal["sum", "mean", "cosine"]]  # clause scores tried on valid
+    copy_prior_ablation: bool  # retrain the `seq2seq` network without the copy prior
+
+
+def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
+              network: Config | None = None) -> dict:
+    """The peers on the same paragraphs and references (``network.strip_headline_notes``;
+    ``network`` defaults to params.yaml's ``seq2seq`` section, which the ablation retrains);
+    every choice among their settings is made on valid (ROUGE-L)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if network is None:
+        from kexue.config import load_section
+
+        network = load_section("seq2seq", Config)
+    strip = network.strip_headline_notes
+    data_dir = Path(data_dir)
+    train_texts, train_headlines = pairs(load_articles(data_dir, "train"), strip)
+    splits = {s: pairs(load_articles(data_dir, s), strip) for s in ("test", "valid")}
+    peers: dict = {}
+
+    chars = int(np.median([len(h) for h in train_headlines]))
+    start = time.perf_counter()
+    peers["lead"] = {split: headline_metrics(refs, [lead_headline(t, chars) for t in texts])
+                     for split, (texts, refs) in splits.items()}
+    peers["lead"]["chosen"] = {"chars": chars}
+    peers["lead"]["seconds"] = round(time.perf_counter() - start, 2)
+
+    if cfg.tfidf_ngram_max and cfg.tfidf_scoring:
+        results = {}
+        for n in cfg.tfidf_ngram_max:
+            start = time.perf_counter()
+            vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, n), norm=None,
+                                         sublinear_tf=False, lowercase=False)
+            vectorizer.fit(train_texts)  # idf from the training paragraphs
+            fit_seconds = time.perf_counter() - start
+            for scoring in cfg.tfidf_scoring:
+                start = time.perf_counter()
+                out = {split: headline_metrics(refs, tfidf_clause(texts, vectorizer, scoring))
+                       for split, (texts, refs) in splits.items()}
+                out["chosen"] = {"ngram_max": n, "scoring": scoring}
+                out["seconds"] = round(fit_seconds + time.perf_counter() - start, 2)
+                results[(n, scoring)] = out
+        best = max(results, key=lambda key: (results[key]["valid"]["rougeL"], results[key]["valid"]["rouge1"]))
+        peers["tfidf_clause"] = results[best]
+
+    if cfg.copy_prior_ablation:
+        net = dataclasses.replace(network, copy_prior=False)
+        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+            info = train(net, data_dir, Path(tmp) / "model", None, None, family="seq2seq_no_prior")
+            metrics, _ = evaluate(Path(tmp) / "model", data_dir)
+        peers["no_copy_prior"] = {"test": metrics["test"], "valid": metrics["valid"],
+                                  "train_seconds": info["train_seconds"],
+                                  "epochs_run": info["epochs_run"], "best_epoch": info["best_epoch"]}
+    return peers
