@@ -18,6 +18,7 @@ TINY = {"maxlen": 16, "max_headline": 6, "strip_headline_notes": True, "min_coun
         "embedding_dim": 16, "units": 16, "encoder_layers": 1, "decoder_layers": 2,
         "condition_units": 4, "attention_heads": 2, "attention_key_dim": 4, "hidden": 16,
         "copy_prior": True, "dropout": 0.0, "decoder_input_dropout": 0.0, "beam_size": 3, "min_len": 1, "length_penalty": 0.0,
+        "copy_only": False,
         "fit": {"epochs": 20, "batch_size": 8, "seed": 0, "deterministic": True, "distribute": "none",
                 "optimizer": OPTIMIZER}}
 
@@ -274,6 +275,28 @@ def test_tiny_train_generate_round_trip(trained):
         assert metrics[split]["articles"] == 12
     assert metrics["cost"]["train_seconds"] > 0 and len(rows) == 12
     assert {r["actual"] for r in rows} == {"0-5"}
+
+
+def test_copy_only_decoding_generates_paragraph_characters(trained):
+    """copy_only renormalises each step over the paragraph's characters and the end token: every
+    generated character occurs in its (encoded) paragraph, and the step's probabilities sum to 1."""
+    import dataclasses
+
+    tmp_path, data, _ = trained
+    model = s2s.Headliner(tmp_path / "model")
+    model.cfg = dataclasses.replace(model.cfg, copy_only=True)
+    model.decoder = s2s.Decoder(model.model, model.cfg)
+    texts = [t[:6] for t in s2s.pairs(s2s.load_articles(data, "test"), True)[0]]  # 6 of 16 characters
+    for text, (title, _) in zip(texts, model.titles(texts, beam_size=2), strict=True):
+        assert title and set(title) <= set(text), (title, text)
+    x = s2s._pad(s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen))
+    encoded, summary, presence = model.decoder.encode(x)
+    state = [np.zeros((len(x), model.cfg.units), np.float32) for _ in range(4)]
+    log_probs, _ = model.decoder.step(np.full(len(x), s2s.START_ID), state, [encoded, x, summary, presence])
+    np.testing.assert_allclose(np.exp(log_probs).sum(axis=1), 1.0, rtol=1e-9)
+    absent = (np.asarray(presence) == 0)
+    absent[:, s2s.END_ID] = False
+    assert np.all(np.isneginf(log_probs[absent]))
 
 
 def test_baselines_on_toy_articles(tmp_path):
