@@ -261,6 +261,32 @@ def cloze(args: argparse.Namespace) -> int:
     return 0
 
 
+GENERATORS = ("vae", "nice", "gan")  # `kexue generate --model ...`: the generative families
+
+
+def generate(args: argparse.Namespace) -> int:
+    """A PNG grid of ``-n`` images sampled from a trained generative model (vae | nice | gan)."""
+    import importlib
+
+    from kexue.families._generative import save_grid
+
+    if args.n < 1:
+        print(f"kexue generate: -n must be >= 1, got {args.n}", file=sys.stderr)
+        return 1
+    if args.columns < 1:
+        print(f"kexue generate: --columns must be >= 1, got {args.columns}", file=sys.stderr)
+        return 1
+    family = importlib.import_module(f"kexue.families.{args.model}")
+    try:
+        images = family.sample(args.model_dir or f"models/{args.model}", args.n, seed=args.seed)
+    except FileNotFoundError as err:
+        print(f"kexue generate: {err}", file=sys.stderr)
+        return 1
+    save_grid(images, args.out, columns=min(args.columns, args.n))
+    _emit([{"model": args.model, "images": int(len(images)), "out": args.out}])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kexue", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -316,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "Daily style) rather than raw text cut by jieba")
     p.add_argument("--model", default="models/cloze", help="trained model directory")
     p.set_defaults(func=cloze)
+    p = sub.add_parser("generate", help="a PNG grid of images sampled from a trained generative "
+                                        "model (JSON line out)")
+    p.add_argument("--model", choices=GENERATORS, required=True, help="vae | nice | gan")
+    p.add_argument("-n", type=int, default=16, help="images to sample (default 16)")
+    p.add_argument("--out", required=True, help="the PNG to write")
+    p.add_argument("--columns", type=int, default=8, help="images per row (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
+    p.add_argument("--model-dir", default=None, help="trained model directory (default models/<model>)")
+    p.set_defaults(func=generate)
     return parser
 
 

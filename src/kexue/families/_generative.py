@@ -1,0 +1,312 @@
+"""What the generative families (vae, nice, gan) share: dequantised data, bits/dim, FMNIST-FID,
+sample grids, and the scikit-learn GaussianMixture peer.
+
+**Densities and bits/dim.** Every density is defined on the *dequantised* images
+``x = (pixel + u) / 256`` with ``u ~ U(0, 1)^784``, so ``x`` lies in [0, 1]^784 and a model's
+``p(x)`` is an ordinary density there. Scaling ``y = 256 x`` (the usual "pixel + noise" space)
+multiplies a density by ``256^-D``, so
+
+    bits/dim = (-log p(x) + D ln 256) / (D ln 2),      D = 784,
+
+which is the number reported in the flow literature (the uniform density on [0, 1]^D gives
+exactly 8). A density that is constant inside every pixel bin — the VAE's discretised logistic
+likelihood — equals ``256^D · P(pixels)``, so for it this is the discrete ``-log2 P(pixels) / D``;
+NICE and the Gaussian mixture are densities on all of R^D, whose mass outside the cube only makes
+their score on [0, 1]^D worse, never better: the comparison is fair.
+
+**FMNIST-FID.** The Fréchet distance between Gaussians fitted to the penultimate-layer features
+(the input of the last layer) of the image family's trained classifier (``models/image``), as
+FID does with Inception features; the floor is the distance between the test and training sets.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kexue.corpora.fashion_mnist import load_split, train_valid_split
+from kexue.io import atomic_path
+
+SIDE = 28
+DIMS = SIDE * SIDE
+LOG_256 = math.log(256.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def bad_param(key: str, value, expected: str):
+    from kexue.config import ConfigError
+
+    return ConfigError(f"params.yaml: {key} = {value!r} is not valid: expected {expected}. "
+                       f"Fix it in params.yaml or run `dvc exp run -S {key}=<value>`.")
+
+
+def load_pixels(data_dir: str | Path, valid_size: int, seed: int, limit_train: int = 0,
+                family: str = "generative"):
+    """``(train, valid, test)`` uint8 pixels, each (n, 784): the 60k training images (or a
+    stratified ``limit_train`` of them) split into train / valid as the image family does."""
+    images, labels = load_split(data_dir, "train")
+    if 0 < limit_train < len(labels):
+        _, keep = train_valid_split(labels, limit_train, seed)
+        images, labels = images[keep], labels[keep]
+    if not 0 < valid_size < len(labels):
+        raise bad_param(f"{family}.valid_size", valid_size,
+                        f"1 .. {len(labels) - 1} (the training set has {len(labels)} images)")
+    train_idx, valid_idx = train_valid_split(labels, valid_size, seed)
+    test, _ = load_split(data_dir, "test")
+    flat = [a.reshape(len(a), DIMS) for a in (images[train_idx], images[valid_idx], test)]
+    return tuple(flat)
+
+
+def dequantize(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``(pixels + u) / 256``, u ~ U(0, 1): continuous data in [0, 1). # (n, 784) float32"""
+    noise = rng.random(pixels.shape, dtype=np.float32)
+    return (pixels.astype(np.float32) + noise) / 256.0
+
+
+def to_pixels(x: np.ndarray) -> np.ndarray:
+    """Continuous images in [0, 1] back to uint8 pixels (the bin each value falls in). # (n, 28, 28)"""
+    x = np.asarray(x, dtype=np.float64).reshape(-1, SIDE, SIDE)
+    return np.clip(np.floor(x * 256.0), 0, 255).astype(np.uint8)
+
+
+def bits_per_dim(nll: np.ndarray | float, dims: int = DIMS) -> np.ndarray | float:
+    """``-log p(x)`` (nats, density on [0, 1]^dims) → bits per dimension of the 8-bit data."""
+    return (np.asarray(nll, dtype=np.float64) + dims * LOG_256) / (dims * math.log(2.0))
+
+
+def nll_from_bits(bpd, dims: int = DIMS):
+    """Inverse of :func:`bits_per_dim`: bits/dim → ``-log p(x)`` in nats."""
+    return np.asarray(bpd, dtype=np.float64) * dims * math.log(2.0) - dims * LOG_256
+
+
+class DequantizedBatches(keras.utils.PyDataset):
+    """Batches ``(x (b, 784) float32, zeros (b,))`` of freshly dequantised images; the order and
+    the noise depend only on ``(seed, epoch)``, so a resumed run sees what an uninterrupted one
+    sees (:class:`kexue.callbacks.EpochSync` sets the epoch). ``shuffle=False``: fixed order and
+    fixed noise every epoch (validation)."""
+
+    def __init__(self, pixels: np.ndarray, batch_size: int, seed: int = 0, shuffle: bool = True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.pixels, self.batch_size, self.seed, self.shuffle = pixels, batch_size, seed, shuffle
+        self.epoch = 0
+        self._fixed = None if shuffle else dequantize(pixels, np.random.default_rng(seed))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.pixels)
+
+    def __len__(self) -> int:
+        return -(-len(self.pixels) // self.batch_size)
+
+    def __getitem__(self, index: int):
+        if not self.shuffle:
+            x = self._fixed[index * self.batch_size:(index + 1) * self.batch_size]
+            return x, np.zeros(len(x), np.float32)
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.pixels))
+        idx = order[index * self.batch_size:(index + 1) * self.batch_size]
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        return dequantize(self.pixels[idx], rng), np.zeros(len(idx), np.float32)
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.set_epoch(self.epoch + 1)
+
+
+def output_as_loss(y_true, y_pred):
+    """The model's output *is* the per-example loss (bits/dim); Keras averages it."""
+    return y_pred
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Adds ``elapsed_seconds`` (wall time since training began) to each epoch's logs."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["elapsed_seconds"] = time.perf_counter() - self.start
+
+
+# ---------------------------------------------------------------------------------------------
+# FMNIST-FID
+
+
+def feature_extractor(classifier: keras.Model) -> keras.Model:
+    """The classifier cut before its last layer: uint8 images (n, 28, 28) → penultimate
+    features (the last layer's input)."""
+    last = classifier.layers[-1]
+    return keras.Model(classifier.inputs[0], last.input, name="fid_features")
+
+
+def image_features(extractor: keras.Model, pixels: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Penultimate features of uint8 images (n, 28, 28) or (n, 784). # (n, features) float64"""
+    pixels = np.asarray(pixels, dtype=np.uint8).reshape(-1, SIDE, SIDE)
+    out = [keras.ops.convert_to_numpy(extractor(pixels[i:i + batch_size], training=False))
+           for i in range(0, len(pixels), batch_size)]
+    return np.concatenate(out).astype(np.float64)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """``|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2))`` between two Gaussians.
+
+    Why eigh and not ``sqrtm(S1 @ S2)``: the product of two covariances is not symmetric and its
+    square root comes out complex with round-off; tr((S1 S2)^(1/2)) equals the sum of the square
+    roots of the eigenvalues of the symmetric PSD matrix S1^(1/2) S2 S1^(1/2) (same spectrum as
+    S1 S2), which ``eigh`` computes stably."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    w, v = np.linalg.eigh((sigma1 + sigma1.T) / 2)
+    root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T  # S1^(1/2)
+    middle = root1 @ sigma2 @ root1
+    eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+    trace_sqrt = float(np.sum(np.sqrt(np.clip(eig, 0.0, None))))
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
+
+
+def feature_moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    features = np.asarray(features, np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (n, f)."""
+    return frechet_distance(*feature_moments(features_a), *feature_moments(features_b))
+
+
+class FidScorer:
+    """FMNIST-FID against the test set with the classifier in ``classifier_dir``; the test and
+    training features are computed once."""
+
+    def __init__(self, classifier_dir: str | Path, data_dir: str | Path):
+        from kexue.families.image import load_classifier
+
+        classifier, _ = load_classifier(classifier_dir)
+        self.extractor = feature_extractor(classifier)
+        self.test_moments = feature_moments(image_features(self.extractor, load_split(data_dir, "test")[0]))
+        self.data_dir = data_dir
+        self._floor = None
+
+    def floor(self) -> float:
+        """FID(test set, the 60k training images): the score of real data."""
+        if self._floor is None:
+            train = image_features(self.extractor, load_split(self.data_dir, "train")[0])
+            self._floor = frechet_distance(*self.test_moments, *feature_moments(train))
+        return self._floor
+
+    def __call__(self, pixels: np.ndarray) -> float:
+        return frechet_distance(*feature_moments(image_features(self.extractor, pixels)),
+                                *self.test_moments)
+
+
+# ---------------------------------------------------------------------------------------------
+# pictures
+
+
+def save_grid(pixels: np.ndarray, path: str | Path, columns: int = 8, zoom: int = 2,
+              gap: int = 2) -> Path:
+    """A PNG of uint8 images (n, 28, 28) in rows of ``columns``, light on black as the data."""
+    from PIL import Image
+
+    pixels = np.asarray(pixels, dtype=np.uint8).reshape(-1, SIDE, SIDE)
+    n = len(pixels)
+    rows = max(1, -(-n // columns))
+    cell = SIDE + gap
+    canvas = np.full((rows * cell + gap, columns * cell + gap), 64, np.uint8)
+    for i, image in enumerate(pixels):
+        r, c = divmod(i, columns)
+        canvas[gap + r * cell: gap + r * cell + SIDE, gap + c * cell: gap + c * cell + SIDE] = image
+    picture = Image.fromarray(canvas).resize((canvas.shape[1] * zoom, canvas.shape[0] * zoom),
+                                             Image.Resampling.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# the peer: scikit-learn GaussianMixture on the same dequantised data
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    n_components: list[int]  # candidates, picked by valid bits/dim
+    covariance_types: list[str]  # candidates among full | diag | tied | spherical
+    reg_covar: float = field(metadata={"min": 0.0})  # added to the covariance diagonals (x in [0, 1]: the dequantisation noise variance is 1/(12·256²) ≈ 1.3e-6)
+    max_train: int = field(metadata={"min": 0})  # fit on this many training images (seeded sample); 0 = all
+    max_iter: int = field(metadata={"min": 1})  # EM iterations per fit
+    valid_size: int = field(metadata={"min": 1})  # valid images carved from the training set (same split as the networks)
+    fid_samples: int = field(metadata={"min": 2})  # samples drawn for FMNIST-FID and the grid
+    seed: int
+
+
+def check_baseline(cfg: BaselineConfig) -> None:
+    allowed = ("full", "diag", "tied", "spherical")
+    for kind in cfg.covariance_types:
+        if kind not in allowed:
+            raise bad_param("baselines.generative.covariance_types", kind, " | ".join(allowed))
+    if not cfg.n_components or not cfg.covariance_types:
+        raise bad_param("baselines.generative.n_components", cfg.n_components,
+                        "non-empty lists of candidates (and covariance_types)")
+    if min(cfg.n_components) < 1:
+        raise bad_param("baselines.generative.n_components", cfg.n_components, "values >= 1")
+
+
+def gaussian_mixture_peer(cfg: BaselineConfig, data_dir: str | Path, classifier_dir: str | Path | None,
+                          grid_path: str | Path | None = None, limit_train: int = 0) -> dict:
+    """Fit a GaussianMixture per candidate on dequantised training images, keep the one with the
+    best valid bits/dim, score it on the (dequantised) test set and its samples by FMNIST-FID."""
+    from sklearn.mixture import GaussianMixture
+
+    check_baseline(cfg)
+    train, valid, test = load_pixels(data_dir, cfg.valid_size, cfg.seed, limit_train,
+                                     family="baselines.generative")
+    rng = np.random.default_rng([cfg.seed, 7])
+    if 0 < cfg.max_train < len(train):
+        train = train[np.sort(rng.choice(len(train), cfg.max_train, replace=False))]
+    x_train = dequantize(train, rng).astype(np.float64)
+    x_valid = dequantize(valid, np.random.default_rng([cfg.seed, 8])).astype(np.float64)
+    x_test = dequantize(test, np.random.default_rng([cfg.seed, 9])).astype(np.float64)
+    tried, best, best_bpd = [], None, math.inf
+    for kind in cfg.covariance_types:
+        for k in cfg.n_components:
+            start = time.perf_counter()
+            model = GaussianMixture(k, covariance_type=kind, reg_covar=cfg.reg_covar,
+                                    max_iter=cfg.max_iter, random_state=cfg.seed)
+            model.fit(x_train)
+            seconds = time.perf_counter() - start
+            bpd = float(bits_per_dim(-model.score(x_valid)))
+            tried.append({"n_components": k, "covariance_type": kind,
+                          "valid_bits_per_dim": round(bpd, 4), "fit_seconds": round(seconds, 1),
+                          "converged": bool(model.converged_)})
+            print(f"gmm: {kind} k={k} valid {bpd:.4f} bits/dim ({seconds:.0f}s)", flush=True)
+            if bpd < best_bpd:
+                best, best_bpd, best_seconds = model, bpd, seconds
+    result = {"test": {"bits_per_dim": round(float(bits_per_dim(-best.score(x_test))), 4)},
+              "valid": {"bits_per_dim": round(best_bpd, 4)},
+              "n_components": int(best.n_components), "covariance_type": best.covariance_type,
+              "train_images": int(len(x_train)), "train_seconds": round(best_seconds, 1),
+              "candidates": tried}
+    samples, _ = best.sample(cfg.fid_samples)
+    samples = to_pixels(samples[np.random.default_rng(cfg.seed).permutation(len(samples))])  # sample() orders by component
+    if classifier_dir is not None:
+        scorer = FidScorer(classifier_dir, data_dir)
+        result["test"]["fid"] = round(scorer(samples), 3)
+        result["test"]["fid_floor_test_vs_train"] = round(scorer.floor(), 3)
+    if grid_path is not None:
+        save_grid(samples[:64], grid_path)
+    return result

@@ -1,0 +1,80 @@
+"""Stages `evaluate_<vae|nice|gan>` and `baselines_generative` (issue 9).
+
+``evaluate_generative <vae|nice|gan>``: bits/dim (VAE, NICE) and FMNIST-FID of the samples,
+with the Gaussian-mixture peer merged in, the sample grid (and the VAE's latent traversal).
+``evaluate_generative gmm``: the peer — a scikit-learn GaussianMixture density on the same
+dequantised data, its test bits/dim and its samples' FMNIST-FID (params ``baselines.generative``).
+
+Their own module because the shared `evaluate` stage writes a confusion matrix, and these
+families need the image classifier (``models/image``) for FID.
+"""
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from kexue.config import ConfigError, load_section
+from kexue.io import read_json, write_json
+
+
+def _acceptance(metrics: dict, peer: dict) -> dict:
+    """The model against the Gaussian mixture: lower bits/dim and lower FID are better."""
+    out = {}
+    ours, theirs = metrics["test"], peer.get("test", {})
+    for key in ("nll_bits_per_dim", "bits_per_dim"):
+        if key in ours and "bits_per_dim" in theirs:
+            out["bits_per_dim_below_gmm"] = bool(ours[key] < theirs["bits_per_dim"])
+    if "fid" in ours and "fid" in theirs:
+        out["fid_below_gmm"] = bool(ours["fid"] < theirs["fid"])
+    return out
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    family = importlib.import_module(f"kexue.families.{args.family}")
+    metrics = family.evaluate(args.model, args.data, args.classifier, args.plots)
+    peer = read_json(args.peers) if args.peers else {}
+    ordered = {"test": metrics.pop("test"), "valid": metrics.pop("valid"),
+               "peers": {"gaussian_mixture": peer} if peer else {}, **metrics}
+    ordered["acceptance"] = _acceptance(ordered, peer)
+    write_json(args.out, ordered)
+    print(f"evaluate_{args.family}: test {ordered['test']}", file=sys.stderr)
+    return 0
+
+
+def gmm(args: argparse.Namespace) -> int:
+    from kexue.families._generative import BaselineConfig, gaussian_mixture_peer
+
+    try:
+        cfg = load_section("baselines.generative", BaselineConfig)
+        result = gaussian_mixture_peer(cfg, args.data, args.classifier,
+                                       Path(args.plots) / "samples.png" if args.plots else None)
+    except ConfigError as err:
+        print(f"baselines_generative: {err}", file=sys.stderr)
+        return 2
+    write_json(args.out, result)
+    print(f"baselines_generative: {result['covariance_type']} k={result['n_components']} "
+          f"test {result['test']}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("family", choices=["vae", "nice", "gan", "gmm"])
+    parser.add_argument("--data", default="data/raw/fashion_mnist")
+    parser.add_argument("--model", help="models/<family> (not for gmm)")
+    parser.add_argument("--classifier", default="models/image", help="the image family's model (FID features)")
+    parser.add_argument("--peers", default="", help="the JSON written by `evaluate_generative gmm`")
+    parser.add_argument("--out", required=True, help="metrics/<family>.json, or the peer's JSON")
+    parser.add_argument("--plots", default="", help="plots/<family>/ for the PNGs")
+    args = parser.parse_args(argv)
+    if args.family == "gmm":
+        return gmm(args)
+    if not args.model:
+        parser.error("--model is required for vae | nice | gan")
+    args.plots = args.plots or None
+    return evaluate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""The generative families (issue 9): NICE's layers, the single-loss GAN, the VAE's bounds,
+bits/dim, FMNIST-FID, and a tiny train → evaluate → `kexue generate` round trip."""
+
+import dataclasses
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kexue.config import ConfigError, parse
+from kexue.families import _generative as gen
+
+OPTIMIZER = {"name": "adam", "learning_rate": 1e-3, "schedule": {}, "weight_decay": 0.0,
+             "global_clipnorm": 0.0, "gradient_accumulation_steps": 1, "use_ema": False,
+             "ema_momentum": 0.99, "lr_multipliers": {}, "lookahead_k": 0, "lookahead_alpha": 0.5}
+FIT = {"epochs": 1, "batch_size": 16, "seed": 0, "deterministic": False, "distribute": "none",
+       "optimizer": OPTIMIZER}
+PARAMS = {
+    "vae": {"arch": "mlp", "latent": 4, "width": 16, "hidden_layers": 1, "importance_samples": 8,
+            "valid_size": 20, "limit_train": 0, "fid_samples": 40, "fit": FIT},
+    "nice": {"couplings": 4, "depth": 1, "width": 16, "prior": "logistic", "preprocess": "logit",
+             "logit_alpha": 0.05, "valid_size": 20, "limit_train": 0, "fid_samples": 40,
+             "temperature": 1.0, "fit": FIT},
+    "gan": {"latent": 8, "width": 4, "lam": 1.0, "spectral_norm": True, "beta_1": 0.5,
+            "valid_size": 20, "limit_train": 0, "fid_samples": 40, "fit": FIT},
+}
+
+
+def config(family: str, **changes):
+    import importlib
+
+    module = importlib.import_module(f"kexue.families.{family}")
+    return parse(module.Config, {**PARAMS[family], **changes}, family)
+
+
+def randomize(layer: keras.layers.Layer, seed: int = 0, scale: float = 0.3) -> None:
+    """Non-zero weights everywhere (the shift layers start at zero: the identity)."""
+    rng = np.random.default_rng(seed)
+    for w in layer.weights:
+        w.assign(scale * rng.standard_normal(w.shape).astype("float32"))
+
+
+# ---------------------------------------------------------------------------------------------
+# NICE
+
+
+@pytest.mark.parametrize("preprocess", ["none", "logit"])
+def test_nice_inverse_undoes_forward(preprocess):
+    from kexue.families.nice import NiceFlow
+
+    flow = NiceFlow(couplings=4, depth=2, width=16, preprocess=preprocess, logit_alpha=0.05)
+    flow.build((None, 8))
+    randomize(flow, seed=1)
+    x = np.random.default_rng(2).uniform(0.01, 0.99, (5, 8)).astype("float32")
+    h, _ = flow.forward(x)
+    assert not np.allclose(h, x, atol=1e-2)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(flow.inverse(h)), x, atol=1e-5)
+
+
+def test_coupling_layers_are_invertible_and_exported():
+    from kexue.layers import AdditiveCoupling, DiagonalScale
+
+    x = np.random.default_rng(0).standard_normal((3, 6)).astype("float32")
+    for parity in (0, 1):
+        layer = AdditiveCoupling(parity, width=8, depth=2)
+        layer.build((None, 6))
+        randomize(layer)
+        y = keras.ops.convert_to_numpy(layer(x))
+        kept = slice(0, None, 2) if parity == 0 else slice(1, None, 2)
+        np.testing.assert_array_equal(y[:, kept], x[:, kept])  # the kept half passes unchanged
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.inverse(y)), x, atol=1e-5)
+        assert AdditiveCoupling.from_config(layer.get_config()).parity == parity
+    scale = DiagonalScale()
+    scale.build((None, 6))
+    randomize(scale)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(scale.inverse(scale(x))), x, atol=1e-5)
+    assert float(scale.log_det()) == pytest.approx(float(np.sum(scale.log_scale.numpy())))
+    with pytest.raises(ValueError, match="even"):
+        AdditiveCoupling().build((None, 5))
+
+
+@pytest.mark.parametrize("preprocess", ["none", "logit"])
+def test_nice_log_det_matches_the_numerical_jacobian(preprocess):
+    from kexue.families.nice import NiceFlow
+
+    flow = NiceFlow(couplings=3, depth=2, width=8, preprocess=preprocess, logit_alpha=0.05)
+    flow.build((None, 6))
+    randomize(flow, seed=3)
+    x = tf.constant(np.random.default_rng(4).uniform(0.05, 0.95, (4, 6)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        h, log_det = flow.forward(x)
+    jacobian = tape.batch_jacobian(h, x).numpy().astype(np.float64)  # (4, 6, 6)
+    _, expected = np.linalg.slogdet(jacobian)
+    np.testing.assert_allclose(log_det.numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert np.abs(expected).max() > 0.01  # the scale (and the logit map) are really counted
+
+
+def test_nice_bits_per_dim_is_the_log_likelihood():
+    from kexue.families.nice import NiceFlow
+
+    flow = NiceFlow(couplings=2, depth=1, width=4, prior="gaussian")
+    flow.build((None, 4))
+    x = np.full((1, 4), 0.5, np.float32)  # identity flow at init: h = x, standard normal prior
+    expected = 4 * (0.5 * 0.25 + 0.5 * math.log(2 * math.pi))  # -log p(x), 4 dims
+    assert float(flow(x)[0]) == pytest.approx(gen.bits_per_dim(expected, 4), rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# the single-loss GAN
+
+
+def test_single_loss_gradients_equal_the_two_losses():
+    from kexue.families.gan import (
+        build_discriminator,
+        build_generator,
+        hinge_d_loss,
+        hinge_g_loss,
+        single_loss,
+    )
+
+    keras.utils.set_random_seed(0)
+    generator, discriminator = build_generator(3, 2), build_discriminator(2, spectral_norm=False)
+    real = tf.constant(np.random.default_rng(0).uniform(0, 1, (4, 28, 28)), tf.float32)
+    z = tf.constant(np.random.default_rng(1).standard_normal((4, 3)), tf.float32)
+    g_vars, d_vars = generator.trainable_variables, discriminator.trainable_variables
+    lam = 0.7
+    with tf.GradientTape() as tape:
+        loss, d_value, g_value = single_loss(generator, discriminator, real, z, lam)
+    single = tape.gradient(loss, g_vars + d_vars)
+    with tf.GradientTape(persistent=True) as tape:
+        fake = generator(z, training=True)
+        d_loss = hinge_d_loss(discriminator(real, training=True),
+                              discriminator(tf.stop_gradient(fake), training=True))
+        g_loss = hinge_g_loss(discriminator(fake, training=True))
+    d_grads = tape.gradient(d_loss, d_vars)
+    g_grads = tape.gradient(g_loss, g_vars)
+    assert float(d_value) == pytest.approx(float(d_loss), rel=1e-5)
+    assert float(g_value) == pytest.approx(float(g_loss), rel=1e-5)
+    for got, want in zip(single[:len(g_vars)], g_grads, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-6)
+    for got, want in zip(single[len(g_vars):], d_grads, strict=True):
+        np.testing.assert_allclose(got.numpy(), lam * want.numpy(), rtol=1e-4, atol=1e-6)
+    assert any(np.abs(g.numpy()).max() > 0 for g in g_grads)
+
+
+# ---------------------------------------------------------------------------------------------
+# VAE, bits/dim
+
+
+def test_bits_per_dim_of_the_uniform_density_is_eight():
+    assert gen.bits_per_dim(0.0) == pytest.approx(8.0)  # p(x) = 1 on [0, 1]^784
+    assert gen.bits_per_dim(0.0, dims=3) == pytest.approx(8.0)
+    # a density twice as high (on half the cube) saves exactly one bit per... 784 dims
+    assert gen.bits_per_dim(-math.log(2.0)) == pytest.approx(8.0 - 1 / 784)
+    assert gen.nll_from_bits(gen.bits_per_dim(123.0)) == pytest.approx(123.0)
+
+
+def test_discretized_logistic_is_a_distribution_over_the_256_bins():
+    from kexue.families.vae import discretized_logistic_log_prob
+
+    x = ((np.arange(256) + 0.5) / 256).astype(np.float32)[:, None]  # every bin once
+    for loc, log_scale in ((0.3, -3.0), (0.0, -7.0), (0.999, -1.0), (1.7, -5.0)):
+        logp = discretized_logistic_log_prob(x, np.float32(loc), np.float32(log_scale))
+        assert np.exp(keras.ops.convert_to_numpy(logp).astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_vae_importance_sampled_nll_is_below_the_negative_elbo():
+    from kexue.families.vae import build_model, elbo_and_nll
+
+    keras.utils.set_random_seed(0)
+    _, encoder, decoder = build_model(config("vae"))
+    x = gen.dequantize(np.random.default_rng(0).integers(0, 256, (6, 784)), np.random.default_rng(1))
+    scores = elbo_and_nll(encoder, decoder, x, k=16, seed=0)
+    assert scores["nll_bits_per_dim"] <= scores["negative_elbo_bits_per_dim"]
+    one = elbo_and_nll(encoder, decoder, x, k=1, seed=0)  # k = 1: the two are the same estimate
+    assert one["nll_bits_per_dim"] == pytest.approx(one["negative_elbo_bits_per_dim"], abs=1e-4)
+
+
+def test_vae_conv_shapes():
+    from kexue.families.vae import build_model
+
+    model, encoder, decoder = build_model(config("vae", arch="conv", width=4))
+    x = np.random.default_rng(0).uniform(0, 1, (3, 784)).astype("float32")
+    assert tuple(encoder(x).shape) == (3, 8) and tuple(decoder(np.zeros((3, 4), "float32")).shape) == (3, 784, 2)
+    assert tuple(model(x).shape) == (3,)
+
+
+# ---------------------------------------------------------------------------------------------
+# FID
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    features = np.random.default_rng(0).standard_normal((500, 5)) @ np.random.default_rng(1).standard_normal((5, 5))
+    assert gen.fid(features, features) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_frechet_distance_matches_the_closed_form():
+    from scipy.linalg import sqrtm
+
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, -1.0, 2.0])
+    a, b = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 1.0])
+    diagonal = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert gen.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(diagonal)
+    rng = np.random.default_rng(5)
+    m1, m2 = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    s1, s2 = m1 @ m1.T + 0.1 * np.eye(4), m2 @ m2.T + 0.1 * np.eye(4)  # not commuting
+    reference = np.sum((mu1[:1] - mu2[:1]) ** 2) * 0 + np.trace(s1 + s2 - 2 * np.real(sqrtm(s1 @ s2)))
+    assert gen.frechet_distance(np.zeros(4), s1, np.zeros(4), s2) == pytest.approx(reference, rel=1e-6)
+    assert gen.frechet_distance(0.0, 4.0, 3.0, 1.0) == pytest.approx(9.0 + 1.0)  # 1-D: (μ1-μ2)² + (σ1-σ2)²
+
+
+# ---------------------------------------------------------------------------------------------
+# round trip on fake Fashion-MNIST
+
+
+@pytest.fixture(scope="module")
+def fake_setup(tmp_path_factory):
+    """Fake idx files and an untrained (random) image classifier saved as models/image is."""
+    from test_image import make_config, write_fake_fashion
+
+    from kexue.families.image import build_model
+    from kexue.io import write_json
+
+    root = tmp_path_factory.mktemp("generative")
+    data = write_fake_fashion(root / "fmnist", train_per_class=8, test_per_class=4)
+    classifier = build_model(make_config(arch="vgg", width=4, blocks=1, batch_norm=False))
+    (root / "image").mkdir()
+    classifier.save(root / "image" / "model.keras")
+    write_json(root / "image" / "train_info.json", {"config": {}, "classes": []})
+    return root, data, root / "image"
+
+
+@pytest.mark.parametrize("family", ["vae", "nice", "gan"])
+def test_train_evaluate_generate_round_trip(family, fake_setup, tmp_path, capsys):
+    import importlib
+
+    from PIL import Image
+
+    from kexue import cli
+
+    _, data, classifier = fake_setup
+    module = importlib.import_module(f"kexue.families.{family}")
+    info = module.train(config(family), data, tmp_path / "model", tmp_path / "live", None)
+    assert info["epochs_run"] == 1 and info["train_examples"] == 60
+    metrics = module.evaluate(tmp_path / "model", data, classifier, tmp_path / "plots")
+    assert metrics["test"]["fid"] >= 0 and metrics["test"]["fid_floor_test_vs_train"] >= 0
+    if family == "vae":
+        assert metrics["test"]["nll_bits_per_dim"] <= metrics["test"]["negative_elbo_bits_per_dim"]
+        assert metrics["test"]["examples"] == 40 and (tmp_path / "plots" / "traversal.png").is_file()
+    if family == "nice":
+        assert 0 < metrics["test"]["bits_per_dim"] < 20
+    with Image.open(tmp_path / "plots" / "samples.png") as grid:
+        assert grid.size[0] > 8 * 28
+    capsys.readouterr()
+    out = tmp_path / "grid.png"
+    assert cli.main(["generate", "--model", family, "-n", "16", "--out", str(out),
+                     "--model-dir", str(tmp_path / "model")]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 16
+    with Image.open(out) as grid:
+        assert grid.size == (2 * (8 * 30 + 2), 2 * (2 * 30 + 2))  # 8 × 2 cells of 28 px + gaps, ×2
+    np.testing.assert_array_equal(module.sample(tmp_path / "model", 3, seed=5),
+                                  module.sample(tmp_path / "model", 3, seed=5))
+
+
+def test_generate_errors_clearly(tmp_path, capsys):
+    from kexue import cli
+
+    assert cli.main(["generate", "--model", "nice", "-n", "0", "--out", str(tmp_path / "g.png")]) == 1
+    assert "-n must be >= 1" in capsys.readouterr().err
+    assert cli.main(["generate", "--model", "vae", "--out", str(tmp_path / "g.png"),
+                     "--model-dir", str(tmp_path / "none")]) == 1
+    assert "train the model first" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--model", "pixelcnn", "--out", str(tmp_path / "g.png")])
+
+
+def test_gaussian_mixture_peer(fake_setup, tmp_path):
+    _, data, classifier = fake_setup
+    cfg = gen.BaselineConfig(n_components=[1, 2], covariance_types=["diag"], reg_covar=1e-4, max_train=0,
+                             max_iter=20, valid_size=20, fid_samples=30, seed=0)
+    result = gen.gaussian_mixture_peer(cfg, data, classifier, tmp_path / "gmm.png")
+    assert len(result["candidates"]) == 2 and result["covariance_type"] == "diag"
+    assert 0 < result["test"]["bits_per_dim"] < 20 and result["test"]["fid"] >= 0
+    assert (tmp_path / "gmm.png").is_file()
+    with pytest.raises(ConfigError, match="covariance_types"):
+        gen.gaussian_mixture_peer(dataclasses.replace(cfg, covariance_types=["banded"]), data, None)
+
+
+def test_bad_params_give_clear_errors(fake_setup, tmp_path):
+    from kexue.families import gan, nice, vae
+
+    with pytest.raises(ConfigError, match=r"vae\.arch = 'rnn'"):
+        config("vae", arch="rnn")
+    with pytest.raises(ConfigError, match=r"nice\.prior = 'cauchy'"):
+        config("nice", prior="cauchy")
+    with pytest.raises(ConfigError, match=r"unknown key 'gan\.lambda'.*"):
+        config("gan", **{"lambda": 1.0})
+    with pytest.raises(ConfigError, match=r"gan\.lam = 0\.0"):
+        gan.check_config(config("gan", lam=0.0))
+    with pytest.raises(ConfigError, match=r"nice\.logit_alpha = 0\.0"):
+        nice.check_config(config("nice", logit_alpha=0.0))
+    _, data, _ = fake_setup
+    with pytest.raises(ConfigError, match=r"vae\.valid_size = 500"):
+        vae.train(config("vae", valid_size=500), data, tmp_path / "m", None)
