@@ -39,7 +39,7 @@ import numpy as np
 from kexue.batches import SequenceBatches, pad
 from kexue.corpora.cloze import BLANK, ClozeSample, candidate_keys, samples
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
-from kexue.layers.attention import AttentionSum, TokenState
+from kexue.layers.attention import AttentionSum, BitFeatures, TokenState
 from kexue.text.vocab import PAD, UNK, Vocab
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
@@ -55,7 +55,7 @@ class Config:
     units: int = field(metadata={"min": 1})  # per direction
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # spatial dropout on the embeddings
     score: Literal["dot", "bilinear"]  # q·h_i, or q·W·h_i
-    query_match: bool  # add a learnt weight × [the position's word occurs in the query] to its score
+    match_features: Literal["none", "query", "context"]  # learnt score terms of word matches (see MATCH_BITS)
     fit: FitConfig
 
 
@@ -96,23 +96,48 @@ def document_window(length: int, offset: int, size: int) -> tuple[int, int]:
     return start, start + size
 
 
+MATCH_BITS = {"none": 0, "query": 1, "context": 5}  # match feature bits per match_features
+
+
+def match_masks(query: Sequence[str], document: Sequence[str]) -> np.ndarray:
+    """Per document position an integer whose bits say: 0 its word occurs in the query (an
+    answer never does); 1 / 2 the word before / after it equals the word before / after the
+    blank; 3 / 4 the same for the two words before / after. (batch-free, int32 (d_len,))"""
+    query = list(query)
+    b = query.index(BLANK)
+    shown = set(query)
+    left1 = query[b - 1 : b] if b >= 1 else None
+    right1 = query[b + 1 : b + 2] if b + 1 < len(query) else None
+    left2 = query[b - 2 : b] if b >= 2 else None
+    right2 = query[b + 1 : b + 3] if b + 2 < len(query) else None
+    out = np.zeros(len(document), dtype=np.int32)
+    for i, word in enumerate(document):
+        bits = int(word in shown)
+        bits |= 2 * int(left1 is not None and i >= 1 and document[i - 1 : i] == left1)
+        bits |= 4 * int(right1 is not None and document[i + 1 : i + 2] == right1)
+        bits |= 8 * int(left2 is not None and i >= 2 and document[i - 2 : i] == left2)
+        bits |= 16 * int(right2 is not None and document[i + 1 : i + 3] == right2)
+        out[i] = bits
+    return out
+
+
 @dataclass
 class Encoded:
-    """Model inputs of a list of samples: query ids, document ids, candidate keys, whether each
-    document position's word occurs in the query (0/1), the answer's key (label; -1 when the
+    """Model inputs of a list of samples: query ids, document ids, candidate keys, each
+    document position's match bits (:func:`match_masks`), the answer's key (label; -1 when the
     answer is not a candidate of the kept window) and the key → word lists (``words[i][k - 1]``
     is the word of key k in sample i)."""
 
     queries: list[np.ndarray]
     documents: list[np.ndarray]
     keys: list[np.ndarray]
-    in_query: list[np.ndarray]
+    match: list[np.ndarray]
     labels: np.ndarray
     words: list[list[str]]
 
     def subset(self, keep: np.ndarray) -> Encoded:
         return Encoded([self.queries[i] for i in keep], [self.documents[i] for i in keep],
-                       [self.keys[i] for i in keep], [self.in_query[i] for i in keep],
+                       [self.keys[i] for i in keep], [self.match[i] for i in keep],
                        self.labels[keep], [self.words[i] for i in keep])
 
 
@@ -121,7 +146,7 @@ def encode(items: Sequence[tuple[list[str], list[str], list[str], str | None, in
            document_words: int = 0) -> Encoded:
     """``items``: (query words with one :data:`BLANK`, document words, document tags, answer or
     None, offset of the cut). ``answer_tags`` None makes every document word a candidate."""
-    queries, documents, keys, in_query, labels, words = [], [], [], [], [], []
+    queries, documents, keys, match, labels, words = [], [], [], [], [], []
     for query, document, tags, answer, offset in items:
         if list(query).count(BLANK) != 1:
             raise ValueError(f"a query needs exactly one blank ({BLANK}), got "
@@ -136,15 +161,14 @@ def encode(items: Sequence[tuple[list[str], list[str], list[str], str | None, in
             if k:
                 lookup.setdefault(k, word)
         query = query_window(query, max_query_words)
-        shown = set(query)
         queries.append(vocab.encode(query))
-        in_query.append(np.asarray([w in shown for w in document], dtype=np.int32))
+        match.append(match_masks(query, document))
         documents.append(vocab.encode(document))
         keys.append(np.asarray(key, dtype=np.int32))
         by_word = {w: k for k, w in lookup.items()}
         labels.append(by_word.get(answer, -1) if answer is not None else -1)
         words.append([lookup[k] for k in range(1, len(lookup) + 1)])
-    return Encoded(queries, documents, keys, in_query, np.asarray(labels, dtype=np.int32), words)
+    return Encoded(queries, documents, keys, match, np.asarray(labels, dtype=np.int32), words)
 
 
 def sample_items(rows: Sequence[ClozeSample]):
@@ -160,12 +184,12 @@ def build_vocab(rows: Sequence[ClozeSample], min_count: int) -> Vocab:
 
 
 class ClozeBatches(SequenceBatches):
-    """Length-bucketed batches ``((query ids, document ids, keys[, in-query flags]), answer
+    """Length-bucketed batches ``((query ids, document ids, keys[, match bits]), answer
     keys)``, bucketed by document length (queries are padded per batch to their own longest)."""
 
     def __init__(self, encoded: Encoded, batch_size: int, seed: int = 0, shuffle: bool = True,
-                 with_labels: bool = True, query_match: bool = False):
-        aligned = (encoded.documents, encoded.keys, *([encoded.in_query] if query_match else []))
+                 with_labels: bool = True, match_bits: int = 0):
+        aligned = (encoded.documents, encoded.keys, *([encoded.match] if match_bits else []))
         super().__init__(aligned, encoded.labels if with_labels else None, batch_size, seed, shuffle)
         self.queries = encoded.queries
 
@@ -175,9 +199,7 @@ class ClozeBatches(SequenceBatches):
         # one extra padded step on odd batches, as the documents get (see SequenceBatches)
         queries = pad([self.queries[i] for i in idx],
                       max(len(self.queries[i]) for i in idx) + index % 2)  # (batch, q_len)
-        aligned = list(batch[0])  # documents, keys[, flags]: (batch, d_len) each
-        if len(aligned) == 3:
-            aligned[2] = aligned[2].astype(np.float32)
+        aligned = list(batch[0])  # documents, keys[, match bits]: (batch, d_len) each
         return ((queries, *aligned), *batch[1:])
 
 
@@ -203,11 +225,12 @@ def build_model(cfg: Config, vocab_size: int, blank_id: int) -> keras.Model:
         vector = keras.layers.Dense(2 * cfg.units, use_bias=False, name="bilinear")(vector)
     scores = keras.layers.Dot(axes=(2, 1), name="position_scores")(
         [document_states, vector])  # (batch, d_len)
-    if cfg.query_match:
-        flags = keras.Input(shape=(None,), dtype="float32", name="in_query")  # (batch, d_len)
-        inputs.append(flags)
-        bonus = keras.layers.Dense(1, use_bias=False, name="query_match_weight")(
-            keras.layers.Reshape((-1, 1))(flags))  # (batch, d_len, 1)
+    bits = MATCH_BITS[cfg.match_features]
+    if bits:
+        masks = keras.Input(shape=(None,), dtype="int32", name="match_bits")  # (batch, d_len)
+        inputs.append(masks)
+        features = BitFeatures(bits, name="match_features")(masks)  # (batch, d_len, bits)
+        bonus = keras.layers.Dense(1, use_bias=False, name="match_weights")(features)  # (batch, d_len, 1)
         scores = keras.layers.Add(name="scores_with_match")(
             [scores, keras.layers.Reshape((-1,))(bonus)])  # (batch, d_len)
     probs = AttentionSum(name="attention_sum")([scores, keys])  # (batch, d_len + 1)
@@ -217,7 +240,7 @@ def build_model(cfg: Config, vocab_size: int, blank_id: int) -> keras.Model:
 def predict_probs(model: keras.Model, encoded: Encoded, batch_size: int) -> list[np.ndarray]:
     """Per sample, P over its candidate keys (index k = key k; index 0 unused), input order."""
     batches = ClozeBatches(encoded, batch_size, shuffle=False, with_labels=False,
-                           query_match=len(model.inputs) == 4)
+                           match_bits=_model_bits(model))
     order = batches.order()  # sample indices in the order the batches yield them
     out: list[np.ndarray] = [np.zeros(0)] * len(encoded.documents)
     done = 0
@@ -228,6 +251,11 @@ def predict_probs(model: keras.Model, encoded: Encoded, batch_size: int) -> list
             out[i] = probs[row, : len(encoded.words[i]) + 1]
         done += len(probs)
     return out
+
+
+def _model_bits(model: keras.Model) -> int:
+    """How many match bits a built model reads (0 without the match input)."""
+    return model.get_layer("match_features").bits if len(model.inputs) == 4 else 0
 
 
 def accuracy(probs: Sequence[np.ndarray], labels: np.ndarray) -> float:
@@ -275,7 +303,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
 
     seed_everything(cfg.fit.seed, cfg.fit.deterministic)
     batches = ClozeBatches(encoded, cfg.fit.batch_size, seed=cfg.fit.seed,
-                           query_match=cfg.query_match)
+                           match_bits=MATCH_BITS[cfg.match_features])
     with make_strategy(cfg.fit.distribute).scope():
         model = build_model(cfg, len(vocab), vocab.index[BLANK])
         model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model),

@@ -82,3 +82,27 @@ class TokenState(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "token_id": self.token_id}
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class BitFeatures(keras.layers.Layer):
+    """Integer bit masks (batch, seq_len) → their lowest ``bits`` bits as 0/1 floats
+    (batch, seq_len, bits); bit j of ``x`` is ``(x // 2**j) % 2``. Lets a data pipeline hand a
+    model several binary features per position in one padded integer array."""
+
+    def __init__(self, bits: int, **kwargs):
+        super().__init__(**kwargs)
+        if bits < 1:
+            raise ValueError(f"BitFeatures: bits must be >= 1, got {bits}")
+        self.bits = int(bits)
+
+    def call(self, masks):
+        masks = ops.cast(masks, "int32")[..., None]  # (batch, seq_len, 1)
+        powers = ops.cast(2 ** ops.arange(self.bits), "int32")  # (bits,)
+        return ops.cast(ops.mod(ops.floor_divide(masks, powers), 2), "float32")
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.bits)
+
+    def get_config(self):
+        return {**super().get_config(), "bits": self.bits}
