@@ -52,7 +52,7 @@ run: setup
 	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --durations=15
 
 lint: setup
 	$(BIN)/ruff check src tests bench

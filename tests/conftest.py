@@ -61,3 +61,9 @@ def tiny_tagger_config(maxlen: int, layers: int, epochs: int) -> dict:
             "units": 16, "kernel_size": 3, "dropout": 0.0, "head": "crf", "crf_lr_multiplier": 1.0,
             "members": 1, "inference_dtype": "float32", "fit": {"epochs": epochs, "batch_size": 8, "seed": 0, "deterministic": True,
                     "distribute": "none", "optimizer": optimizer}}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the slow end-to-end tests first: under `pytest -n 2` (the Makefile's `make test`) one
+    worker starts on them while the other takes the unit tests, instead of leaving them for last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept otherwise

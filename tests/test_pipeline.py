@@ -60,6 +60,12 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["similarity"]["fit"]["epochs"] = 1
     params["baselines"]["similarity"].update(margin_ablation=False, tfidf_ngram_max=[2],
                                              bm25_terms=["both"])
+    params["cloze"].update(embedding_dim=8, units=8, train_document_words=60)
+    params["cloze"]["fit"]["epochs"] = 1
+    params["seq2seq"].update(maxlen=32, max_headline=8, embedding_dim=8, units=8, condition_units=4,
+                             attention_heads=1, attention_key_dim=4, hidden=8, beam_size=2)
+    params["seq2seq"]["fit"]["epochs"] = 1
+    params["baselines"]["seq2seq"].update(tfidf_ngram_max=[1], tfidf_scoring=["sum"])
     params["compare_validation"].update(c_grid=[1.0], ngram_max=[1, 2])
     params["saliency"].update(texts=20, render=5)
     params["image"].update(width=4, blocks=1, limit_train=600, valid_size=100, precision="float32")
@@ -93,8 +99,9 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     assert every_stage >= {"acquire", "prepare_reviews", "prepare_people_daily", "report",
                            "tokenize", "train_word2vec", "train_ode", "train_image",
                            "evaluate_image", "baselines_image", "errors_image", "finetune_image",
+                           "prepare_cloze", "headline_examples",
                            *(f"{stage}@{family}" for stage in ("baselines", "train", "evaluate")
-                             for family in ("sentiment", "segment", "ner", "multilabel"))}
+                             for family in ("sentiment", "segment", "ner", "multilabel", "cloze", "seq2seq"))}
     outputs = _declared_outputs(repo)
     assert len(outputs) >= 10
     for path in outputs:
@@ -126,6 +133,11 @@ def test_tiny_pipeline_end_to_end(repo_copy):
         "Ankle boot"}
     assert {"logistic_regression", "adaboost_trees", "random_forest"} == set(image["peers"])
     assert (repo / "plots/image/errors.png").stat().st_size > 0
+    cloze = json.loads((repo / "metrics/cloze.json").read_text())
+    assert 0 <= cloze["test"]["accuracy"] <= 1 and "most_frequent_noun" in cloze["peers"]
+    headlines = json.loads((repo / "metrics/seq2seq.json").read_text())
+    assert 0 <= headlines["test"]["rougeL"] <= 1 and "lead" in headlines["peers"]
+    assert (repo / "plots/seq2seq/examples.md").read_text().count("\n|") >= 2
     finetune = json.loads((repo / "metrics/finetune.json").read_text())
     assert finetune["task"]["train_images"] == 50 and "gain_points" in finetune
     _run(repo, "git", "add", "-A")
