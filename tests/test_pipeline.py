@@ -66,6 +66,15 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
                              attention_heads=1, attention_key_dim=4, hidden=8, beam_size=2)
     params["seq2seq"]["fit"]["epochs"] = 1
     params["baselines"]["seq2seq"].update(tfidf_ngram_max=[1], tfidf_scoring=["sum"])
+    for family in ("vae", "nice", "gan"):
+        params[family].update(limit_train=600, valid_size=100, fid_samples=200)
+        params[family]["fit"]["epochs"] = 1
+    params["vae"].update(width=32, hidden_layers=1, latent=4, importance_samples=5)
+    params["nice"].update(width=16, depth=1, couplings=2)
+    params["gan"].update(width=4, latent=8)
+    params["baselines"]["generative"].update(n_components=[2], covariance_types=["diag"],
+                                             max_train=500, max_iter=10, valid_size=100,
+                                             fid_samples=200)
     params["compare_validation"].update(c_grid=[1.0], ngram_max=[1, 2])
     params["saliency"].update(texts=20, render=5)
     params["image"].update(width=4, blocks=1, limit_train=600, valid_size=100, precision="float32")
@@ -100,6 +109,8 @@ def test_tiny_pipeline_end_to_end(repo_copy):
                            "tokenize", "train_word2vec", "train_ode", "train_image",
                            "evaluate_image", "baselines_image", "errors_image", "finetune_image",
                            "prepare_cloze", "headline_examples",
+                           "train_vae", "train_nice", "train_gan", "baselines_generative",
+                           "evaluate_vae", "evaluate_nice", "evaluate_gan",
                            *(f"{stage}@{family}" for stage in ("baselines", "train", "evaluate")
                              for family in ("sentiment", "segment", "ner", "multilabel", "cloze", "seq2seq"))}
     outputs = _declared_outputs(repo)
@@ -138,6 +149,11 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     headlines = json.loads((repo / "metrics/seq2seq.json").read_text())
     assert 0 <= headlines["test"]["rougeL"] <= 1 and "lead" in headlines["peers"]
     assert (repo / "plots/seq2seq/examples.md").read_text().count("\n|") >= 2
+    vae = json.loads((repo / "metrics/vae.json").read_text())
+    assert vae["test"]["nll_bits_per_dim"] <= vae["test"]["negative_elbo_bits_per_dim"]
+    assert "gaussian_mixture" in vae["peers"] and (repo / "plots/vae/traversal.png").stat().st_size > 0
+    for name in ("nice", "gan"):
+        assert (repo / f"plots/{name}/samples.png").stat().st_size > 0
     finetune = json.loads((repo / "metrics/finetune.json").read_text())
     assert finetune["task"]["train_images"] == 50 and "gain_points" in finetune
     _run(repo, "git", "add", "-A")

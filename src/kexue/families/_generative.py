@@ -41,6 +41,12 @@ LOG_256 = math.log(256.0)
 # data
 
 
+def significant(value: float, digits: int = 4) -> float:
+    """``value`` to ``digits`` significant digits (FMNIST-FID values and their floor differ by
+    orders of magnitude, so a fixed number of decimals would erase the floor)."""
+    return float(f"{float(value):.{digits}g}")
+
+
 def bad_param(key: str, value, expected: str):
     from kexue.config import ConfigError
 
@@ -305,8 +311,8 @@ def gaussian_mixture_peer(cfg: BaselineConfig, data_dir: str | Path, classifier_
     samples = to_pixels(samples[np.random.default_rng(cfg.seed).permutation(len(samples))])  # sample() orders by component
     if classifier_dir is not None:
         scorer = FidScorer(classifier_dir, data_dir)
-        result["test"]["fid"] = round(scorer(samples), 3)
-        result["test"]["fid_floor_test_vs_train"] = round(scorer.floor(), 3)
+        result["test"]["fid"] = significant(scorer(samples))
+        result["test"]["fid_floor_test_vs_train"] = significant(scorer.floor())
     if grid_path is not None:
         save_grid(samples[:64], grid_path)
     return result

@@ -37,6 +37,7 @@ from kexue.families._generative import (
     bad_param,
     load_pixels,
     save_grid,
+    significant,
     to_pixels,
 )
 from kexue.io import atomic_path, read_json, write_json
@@ -256,12 +257,12 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | 
         from kexue.families._generative import feature_moments, frechet_distance, image_features
 
         scorer = scorer or FidScorer(classifier_dir, data_dir)
-        metrics["test"]["fid"] = round(scorer(samples), 3)
-        metrics["test"]["fid_floor_test_vs_train"] = round(scorer.floor(), 3)
+        metrics["test"]["fid"] = significant(scorer(samples))
+        metrics["test"]["fid_floor_test_vs_train"] = significant(scorer.floor())
         _, valid_px, _ = load_pixels(data_dir, cfg["valid_size"], seed, cfg["limit_train"], "gan")
         valid = feature_moments(image_features(scorer.extractor, valid_px))
-        metrics["valid"]["fid"] = round(frechet_distance(
-            *feature_moments(image_features(scorer.extractor, samples)), *valid), 3)
+        metrics["valid"]["fid"] = significant(frechet_distance(
+            *feature_moments(image_features(scorer.extractor, samples)), *valid))
     if plots_dir is not None:
         save_grid(samples[:64], Path(plots_dir) / "samples.png")
     metrics["cost"] = {"train_seconds": info["train_seconds"], "params": info["params"],

@@ -43,6 +43,7 @@ from kexue.families._generative import (
     load_pixels,
     output_as_loss,
     save_grid,
+    significant,
     to_pixels,
 )
 from kexue.io import atomic_path, read_json, write_json
@@ -333,8 +334,8 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | 
     samples = sample(model_dir, cfg["fid_samples"], seed)
     if classifier_dir is not None:
         scorer = scorer or FidScorer(classifier_dir, data_dir)
-        metrics["test"]["fid"] = round(scorer(samples), 3)
-        metrics["test"]["fid_floor_test_vs_train"] = round(scorer.floor(), 3)
+        metrics["test"]["fid"] = significant(scorer(samples))
+        metrics["test"]["fid_floor_test_vs_train"] = significant(scorer.floor())
     if plots_dir is not None:
         save_grid(samples[:64], Path(plots_dir) / "samples.png")
         grid, dims = traversal(encoder, decoder, x_test[:2000])
