@@ -111,7 +111,7 @@ def similar(args: argparse.Namespace) -> int:
 
 def similar_sentence(args: argparse.Namespace) -> int:
     """The candidates (lines of ``--among``) nearest to each query sentence by the cosine of
-    the similarity family's sentence vectors (GRU + AM-Softmax)."""
+    the similarity family's sentence vectors (the configured encoder, trained with AM-Softmax)."""
     import numpy as np
 
     from kexue.families.similarity import SentenceEncoder
