@@ -147,6 +147,70 @@ class EpochClock(keras.callbacks.Callback):
 
 
 # ---------------------------------------------------------------------------------------------
+# training and saved models
+
+
+def save_models(model_dir: str | Path, parts: dict[str, keras.Model]) -> None:
+    """Each model of ``parts`` as ``model_dir/<name>.keras`` (atomic writes)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for name, part in parts.items():
+        with atomic_path(model_dir / f"{name}.keras") as tmp:
+            part.save(tmp)
+
+
+def load_models(model_dir: str | Path, names: tuple[str, ...], stage: str) -> tuple[list[keras.Model], dict]:
+    """``model_dir/<name>.keras`` for each name and ``train_info.json``; a missing file is an
+    error naming the DVC stage that writes it."""
+    from kexue.io import read_json
+
+    model_dir = Path(model_dir)
+    for name in (*(f"{n}.keras" for n in names), "train_info.json"):
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
+                                    f"(`dvc repro {stage}`)")
+    models = [keras.saving.load_model(model_dir / f"{n}.keras", safe_mode=True, compile=False)
+              for n in names]
+    return models, read_json(model_dir / "train_info.json")
+
+
+def train_density(family: str, cfg, build, data_dir: str | Path, model_dir: str | Path,
+                  live_dir: str | Path | None, resume_root: str | Path | None = None) -> dict:
+    """Maximum likelihood for a density family (``vae``, ``nice``): ``build()`` returns the
+    model whose output is the per-example loss in bits/dim and the ``{name: model}`` parts to
+    save. Freshly dequantised training images each epoch, fixed-noise valid images; the valid
+    loss picks the epoch. Writes the parts and ``train_info.json`` into ``model_dir``."""
+    import dataclasses
+    import shutil
+
+    from kexue.io import write_json
+    from kexue.train import build_optimizer, fit, make_strategy, run_key, seed_everything
+
+    data_dir, model_dir = Path(data_dir), Path(model_dir)
+    train_px, valid_px, _ = load_pixels(data_dir, cfg.valid_size, cfg.fit.seed, cfg.limit_train, family)
+    seed_everything(cfg.fit.seed, cfg.fit.deterministic)
+    resume_dir = None
+    if resume_root is not None:
+        key = run_key(dataclasses.asdict(cfg), sorted(data_dir.glob("train-*")))
+        resume_dir = Path(resume_root) / family / key
+    with make_strategy(cfg.fit.distribute).scope():
+        model, parts = build()
+        model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss=output_as_loss)
+    batches = DequantizedBatches(train_px, cfg.fit.batch_size, seed=cfg.fit.seed)
+    valid = DequantizedBatches(valid_px, 500, seed=cfg.fit.seed + 1, shuffle=False)
+    result = fit(model, batches, valid, cfg.fit, monitor="val_loss", mode="min", live_dir=live_dir,
+                 resume_dir=resume_dir, scorers=[EpochClock()])
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
+    save_models(model_dir, parts)
+    info = {"config": dataclasses.asdict(cfg), "params": int(model.count_params()),
+            "train_examples": int(len(train_px)), "valid_examples": int(len(valid_px)),
+            **result.to_dict()}
+    write_json(model_dir / "train_info.json", info)
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
 # FMNIST-FID
 
 

@@ -28,7 +28,7 @@ import dataclasses
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -38,6 +38,7 @@ import numpy as np
 
 from kexue.batches import SequenceBatches, pad
 from kexue.corpora.cloze import BLANK, ClozeSample, candidate_keys, samples
+from kexue.infer import compiled_call
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
 from kexue.layers.attention import AttentionSum, BitFeatures, TokenState
 from kexue.text.vocab import PAD, UNK, Vocab
@@ -237,8 +238,11 @@ def build_model(cfg: Config, vocab_size: int, blank_id: int) -> keras.Model:
     return keras.Model(inputs, probs, name="cloze_reader")
 
 
-def predict_probs(model: keras.Model, encoded: Encoded, batch_size: int) -> list[np.ndarray]:
-    """Per sample, P over its candidate keys (index k = key k; index 0 unused), input order."""
+def predict_probs(model: keras.Model, encoded: Encoded, batch_size: int,
+                  call: Callable[[tuple], np.ndarray] | None = None) -> list[np.ndarray]:
+    """Per sample, P over its candidate keys (index k = key k; index 0 unused), input order.
+    ``call``: ``compiled_call(model)`` made once by a caller that predicts repeatedly."""
+    call = call or compiled_call(model)
     batches = ClozeBatches(encoded, batch_size, shuffle=False, with_labels=False,
                            match_bits=_model_bits(model))
     order = batches.order()  # sample indices in the order the batches yield them
@@ -246,7 +250,7 @@ def predict_probs(model: keras.Model, encoded: Encoded, batch_size: int) -> list
     done = 0
     for b in range(len(batches)):
         (inputs,) = batches[b]
-        probs = keras.ops.convert_to_numpy(model(inputs, training=False))  # (batch, d_len + 1)
+        probs = call(list(inputs))  # (batch, d_len + 1)
         for row, i in enumerate(order[done : done + len(probs)]):
             out[i] = probs[row, : len(encoded.words[i]) + 1]
         done += len(probs)
@@ -270,11 +274,12 @@ class ValidAccuracy(keras.callbacks.Callback):
     def __init__(self, model: keras.Model, encoded: Encoded, batch_size: int):
         super().__init__()
         self.reader, self.encoded, self.batch_size = model, encoded, batch_size
+        self.call = compiled_call(model)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["val_accuracy"] = accuracy(predict_probs(self.reader, self.encoded, self.batch_size),
-                                            self.encoded.labels)
+            probs = predict_probs(self.reader, self.encoded, self.batch_size, self.call)
+            logs["val_accuracy"] = accuracy(probs, self.encoded.labels)
 
 
 def _answer_tags(cfg: Config, meta: dict) -> list[str] | None:
@@ -331,7 +336,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
 class ClozeReader:
     """A trained reader: ``rank(query, document, tags)`` → candidate words with probabilities."""
 
-    def __init__(self, model_dir: str | Path, batch_size: int = 16):
+    def __init__(self, model_dir: str | Path, batch_size: int = 128):
         model_dir = Path(model_dir)
         for name in ("model.keras", "vocab.json", "train_info.json"):
             if not (model_dir / name).is_file():
@@ -344,12 +349,13 @@ class ClozeReader:
         self.answer_tags = (self.info["answer_tags"] if self.config["candidates"] == "answer_tags"
                             else None)
         self.batch_size = batch_size
+        self.call = compiled_call(self.model)
 
     def encode(self, items) -> Encoded:
         return encode(items, self.vocab, self.answer_tags, self.config["max_query_words"])
 
     def probabilities(self, encoded: Encoded) -> list[np.ndarray]:
-        return predict_probs(self.model, encoded, self.batch_size)
+        return predict_probs(self.model, encoded, self.batch_size, self.call)
 
     def rank(self, query: Sequence[str], document: Sequence[str], tags: Sequence[str],
              k: int = 5) -> list[tuple[str, float]]:

@@ -35,12 +35,14 @@ from kexue.families._generative import (
     EpochClock,
     FidScorer,
     bad_param,
+    load_models,
     load_pixels,
     save_grid,
+    save_models,
     significant,
     to_pixels,
 )
-from kexue.io import atomic_path, read_json, write_json
+from kexue.io import write_json
 from kexue.train import FitConfig, build_optimizer, seed_everything
 
 
@@ -209,10 +211,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     start = time.perf_counter()
     history = gan.fit(batches, epochs=cfg.fit.epochs, callbacks=callbacks, shuffle=False, verbose=2)
     seconds = time.perf_counter() - start
-    model_dir.mkdir(parents=True, exist_ok=True)
-    for name, part in (("generator", generator), ("discriminator", discriminator)):
-        with atomic_path(model_dir / f"{name}.keras") as tmp:
-            part.save(tmp)
+    save_models(model_dir, {"generator": generator, "discriminator": discriminator})
     losses = [float(v) for v in history.history["g_loss"]]
     info = {"config": dataclasses.asdict(cfg),
             "params": int(generator.count_params() + discriminator.count_params()),
@@ -227,13 +226,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
 
 
 def load(model_dir: str | Path) -> tuple[keras.Model, dict]:
-    model_dir = Path(model_dir)
-    for name in ("generator.keras", "train_info.json"):
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                    "(`dvc repro train_gan`)")
-    generator = keras.saving.load_model(model_dir / "generator.keras", safe_mode=True, compile=False)
-    return generator, read_json(model_dir / "train_info.json")
+    (generator,), info = load_models(model_dir, ("generator",), "train_gan")
+    return generator, info
 
 
 def sample(model_dir: str | Path, n: int, seed: int = 0) -> np.ndarray:

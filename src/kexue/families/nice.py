@@ -17,9 +17,7 @@ the density stays one on x. The NICE paper reports 4.36 bits/dim on MNIST (1500 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -31,21 +29,19 @@ from keras import ops
 from kexue.families._generative import (
     DIMS,
     LOG_256,
-    DequantizedBatches,
-    EpochClock,
     FidScorer,
     bad_param,
     bits_per_dim,
     dequantize,
+    load_models,
     load_pixels,
-    output_as_loss,
     save_grid,
     significant,
     to_pixels,
+    train_density,
 )
-from kexue.io import atomic_path, read_json, write_json
 from kexue.layers.coupling import AdditiveCoupling, DiagonalScale
-from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
+from kexue.train import FitConfig
 
 
 @dataclass(frozen=True)
@@ -163,39 +159,17 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     """Maximum likelihood on freshly dequantised training images each epoch (valid bits/dim
     picks the epoch); writes ``model.keras`` and ``train_info.json``."""
     check_config(cfg)
-    data_dir, model_dir = Path(data_dir), Path(model_dir)
-    train_px, valid_px, _ = load_pixels(data_dir, cfg.valid_size, cfg.fit.seed, cfg.limit_train, "nice")
-    seed_everything(cfg.fit.seed, cfg.fit.deterministic)
-    resume_dir = None
-    if resume_root is not None:
-        resume_dir = Path(resume_root) / "nice" / run_key(dataclasses.asdict(cfg), sorted(data_dir.glob("train-*")))
-    with make_strategy(cfg.fit.distribute).scope():
+
+    def build():
         model = build_model(cfg)
-        model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss=output_as_loss)
-    batches = DequantizedBatches(train_px, cfg.fit.batch_size, seed=cfg.fit.seed)
-    valid = DequantizedBatches(valid_px, 500, seed=cfg.fit.seed + 1, shuffle=False)
-    result = fit(model, batches, valid, cfg.fit, monitor="val_loss", mode="min", live_dir=live_dir,
-                 resume_dir=resume_dir, scorers=[EpochClock()])
-    if resume_dir is not None:
-        shutil.rmtree(resume_dir, ignore_errors=True)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(model_dir / "model.keras") as tmp:
-        model.save(tmp)
-    info = {"config": dataclasses.asdict(cfg), "params": int(model.count_params()),
-            "train_examples": int(len(train_px)), "valid_examples": int(len(valid_px)),
-            **result.to_dict()}
-    write_json(model_dir / "train_info.json", info)
-    return info
+        return model, {"model": model}
+
+    return train_density("nice", cfg, build, data_dir, model_dir, live_dir, resume_root)
 
 
 def load(model_dir: str | Path) -> tuple[NiceFlow, dict]:
-    model_dir = Path(model_dir)
-    for name in ("model.keras", "train_info.json"):
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                    "(`dvc repro train_nice`)")
-    model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
-    return model.get_layer("flow"), read_json(model_dir / "train_info.json")
+    (model,), info = load_models(model_dir, ("model",), "train_nice")
+    return model.get_layer("flow"), info
 
 
 def dataset_bits_per_dim(flow: NiceFlow, pixels: np.ndarray, seed: int, batch_size: int = 1000) -> float:

@@ -20,9 +20,7 @@ largest average KL (the ones the model uses most) over normal quantiles, the oth
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -35,19 +33,17 @@ from kexue.families._generative import (
     DIMS,
     LOG_256,
     SIDE,
-    DequantizedBatches,
-    EpochClock,
     FidScorer,
     bad_param,
     bits_per_dim,
+    load_models,
     load_pixels,
-    output_as_loss,
     save_grid,
     significant,
     to_pixels,
+    train_density,
 )
-from kexue.io import atomic_path, read_json, write_json
-from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
+from kexue.train import FitConfig
 
 MIN_LOG_SCALE = -7.0  # the logistic's scale stays above e^-7 ≈ 1/4 of a pixel bin
 
@@ -210,30 +206,12 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     """Fit on the dequantised training images (valid negative ELBO picks the epoch); write
     ``encoder.keras``, ``decoder.keras`` and ``train_info.json``."""
     check_config(cfg)
-    data_dir, model_dir = Path(data_dir), Path(model_dir)
-    train_px, valid_px, _ = load_pixels(data_dir, cfg.valid_size, cfg.fit.seed, cfg.limit_train, "vae")
-    seed_everything(cfg.fit.seed, cfg.fit.deterministic)
-    resume_dir = None
-    if resume_root is not None:
-        resume_dir = Path(resume_root) / "vae" / run_key(dataclasses.asdict(cfg), sorted(data_dir.glob("train-*")))
-    with make_strategy(cfg.fit.distribute).scope():
+
+    def build():
         model, encoder, decoder = build_model(cfg)
-        model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss=output_as_loss)
-    batches = DequantizedBatches(train_px, cfg.fit.batch_size, seed=cfg.fit.seed)
-    valid = DequantizedBatches(valid_px, 500, seed=cfg.fit.seed + 1, shuffle=False)
-    result = fit(model, batches, valid, cfg.fit, monitor="val_loss", mode="min", live_dir=live_dir,
-                 resume_dir=resume_dir, scorers=[EpochClock()])
-    if resume_dir is not None:
-        shutil.rmtree(resume_dir, ignore_errors=True)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    for name, part in (("encoder", encoder), ("decoder", decoder)):
-        with atomic_path(model_dir / f"{name}.keras") as tmp:
-            part.save(tmp)
-    info = {"config": dataclasses.asdict(cfg), "params": int(model.count_params()),
-            "train_examples": int(len(train_px)), "valid_examples": int(len(valid_px)),
-            **result.to_dict()}
-    write_json(model_dir / "train_info.json", info)
-    return info
+        return model, {"encoder": encoder, "decoder": decoder}
+
+    return train_density("vae", cfg, build, data_dir, model_dir, live_dir, resume_root)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,14 +219,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
 
 
 def load(model_dir: str | Path) -> tuple[keras.Model, keras.Model, dict]:
-    model_dir = Path(model_dir)
-    for name in ("encoder.keras", "decoder.keras", "train_info.json"):
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                    "(`dvc repro train_vae`)")
-    encoder = keras.saving.load_model(model_dir / "encoder.keras", safe_mode=True, compile=False)
-    decoder = keras.saving.load_model(model_dir / "decoder.keras", safe_mode=True, compile=False)
-    return encoder, decoder, read_json(model_dir / "train_info.json")
+    (encoder, decoder), info = load_models(model_dir, ("encoder", "decoder"), "train_vae")
+    return encoder, decoder, info
 
 
 def log_weights(encoder, decoder, x: np.ndarray, k: int, seed: int, chunk: int = 10000) -> np.ndarray:
