@@ -108,3 +108,14 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def require_files(folder: str | os.PathLike, names: Iterable[str], stage: str) -> Path:
+    """``folder`` if every file ``names`` is in it; else FileNotFoundError naming the first
+    missing file and the DVC stage that writes it (``dvc repro <stage>``)."""
+    folder = Path(folder)
+    for name in names:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} not found: train the model first "
+                                    f"(`dvc repro {stage}`)")
+    return folder

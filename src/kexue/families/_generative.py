@@ -162,13 +162,9 @@ def save_models(model_dir: str | Path, parts: dict[str, keras.Model]) -> None:
 def load_models(model_dir: str | Path, names: tuple[str, ...], stage: str) -> tuple[list[keras.Model], dict]:
     """``model_dir/<name>.keras`` for each name and ``train_info.json``; a missing file is an
     error naming the DVC stage that writes it."""
-    from kexue.io import read_json
+    from kexue.io import read_json, require_files
 
-    model_dir = Path(model_dir)
-    for name in (*(f"{n}.keras" for n in names), "train_info.json"):
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                    f"(`dvc repro {stage}`)")
+    model_dir = require_files(model_dir, (*(f"{n}.keras" for n in names), "train_info.json"), stage)
     models = [keras.saving.load_model(model_dir / f"{n}.keras", safe_mode=True, compile=False)
               for n in names]
     return models, read_json(model_dir / "train_info.json")

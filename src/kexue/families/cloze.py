@@ -39,7 +39,7 @@ import numpy as np
 from kexue.batches import SequenceBatches, pad
 from kexue.corpora.cloze import BLANK, ClozeSample, candidate_keys, samples
 from kexue.infer import compiled_call
-from kexue.io import atomic_path, read_json, read_jsonl, write_json
+from kexue.io import atomic_path, read_json, read_jsonl, require_files, write_json
 from kexue.layers.attention import AttentionSum, BitFeatures, TokenState
 from kexue.text.vocab import PAD, UNK, Vocab
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
@@ -337,11 +337,8 @@ class ClozeReader:
     """A trained reader: ``rank(query, document, tags)`` → candidate words with probabilities."""
 
     def __init__(self, model_dir: str | Path, batch_size: int = 128):
-        model_dir = Path(model_dir)
-        for name in ("model.keras", "vocab.json", "train_info.json"):
-            if not (model_dir / name).is_file():
-                raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                        "(`dvc repro train@cloze`)")
+        model_dir = require_files(model_dir, ("model.keras", "vocab.json", "train_info.json"),
+                                  "train@cloze")
         self.model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
         self.vocab = Vocab.load(model_dir / "vocab.json")
         self.info = read_json(model_dir / "train_info.json")
