@@ -38,8 +38,10 @@ from typing import Literal
 import keras
 import numpy as np
 
+from kexue.batches import SequenceBatches
 from kexue.config import ConfigError
-from kexue.io import atomic_path, read_json, read_jsonl, write_json
+from kexue.infer import compiled_call
+from kexue.io import atomic_path, read_json, read_jsonl, require_files, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.layers.seq2seq import (
     ConditionalLayerNormalization,
@@ -163,10 +165,10 @@ def _pad(sequences: Sequence[np.ndarray], multiple: int = 8, extra: int = 0) -> 
     return out
 
 
-class PairBatches(keras.utils.PyDataset):
-    """``((paragraph ids, decoder input ids), target ids)`` batches, padded per batch. Sortish
-    by paragraph length (shuffle, sort inside chunks of 50 batches, shuffle the batches); each
-    epoch's order depends only on ``(seed, epoch)``, as :class:`kexue.batches.SequenceBatches`.
+class PairBatches(SequenceBatches):
+    """``((paragraph ids, decoder input ids), target ids)`` batches, padded per batch, in the
+    sortish order of :class:`kexue.batches.SequenceBatches` by paragraph length (the decoder
+    inputs and targets have their own length, so they are padded here).
 
     ``input_dropout`` replaces that share of the decoder's teacher-forced input characters (never
     the start token) with <unk>, drawn per ``(seed, epoch, batch)``: the decoder then has to
@@ -175,44 +177,16 @@ class PairBatches(keras.utils.PyDataset):
     def __init__(self, inputs: Sequence[np.ndarray], decoder_inputs: Sequence[np.ndarray],
                  targets: Sequence[np.ndarray], batch_size: int, seed: int = 0,
                  chunk_batches: int = 50, input_dropout: float = 0.0):
-        super().__init__()
         if not len(inputs) == len(decoder_inputs) == len(targets):
             raise ValueError("PairBatches: inputs, decoder inputs and targets differ in length")
-        self.inputs, self.decoder_inputs, self.targets = list(inputs), list(decoder_inputs), list(targets)
-        self.batch_size, self.seed, self.chunk = batch_size, seed, batch_size * chunk_batches
+        super().__init__(inputs, None, batch_size, seed, shuffle=True, chunk_batches=chunk_batches)
+        self.decoder_inputs, self.targets = list(decoder_inputs), list(targets)
         self.input_dropout = input_dropout
-        self.lengths = np.array([len(s) for s in self.inputs])
-        self.epoch = 0
-        self._batches = self._make_batches()
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self._batches = self._make_batches()
-
-    def _make_batches(self) -> list[np.ndarray]:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self.inputs))
-        batches = []
-        for start in range(0, len(order), self.chunk):
-            chunk = order[start : start + self.chunk]
-            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    @property
-    def num_examples(self) -> int:
-        return len(self.inputs)
-
-    def __len__(self) -> int:
-        return len(self._batches)
 
     def __getitem__(self, index: int):
+        (x,) = super().__getitem__(index)  # (batch, x_len), one extra padded step on odd batches
         idx = self._batches[index]
-        # Odd batches get one more padded step: Keras fixes the input signature from the first
-        # two batches it peeks at, and a length they share would become a fixed dimension that
-        # a later batch breaks (as in kexue.batches.SequenceBatches); padding is masked.
-        extra = index % 2
-        x = _pad([self.inputs[i] for i in idx], 1, extra)  # (batch, x_len)
+        extra = index % 2  # the same extra step, for the same reason (see SequenceBatches)
         y_in = _pad([self.decoder_inputs[i] for i in idx], 1, extra)  # (batch, y_len)
         y_out = _pad([self.targets[i] for i in idx], 1, extra)  # (batch, y_len), 0 = ignored
         if self.input_dropout > 0:
@@ -221,9 +195,6 @@ class PairBatches(keras.utils.PyDataset):
             drop[:, 0] = False  # the start token stays
             y_in = np.where(drop & (y_in > 0), 1, y_in)  # 1 = <unk>
         return (x, y_in), y_out
-
-    def on_epoch_end(self) -> None:
-        self.set_epoch(self.epoch + 1)
 
 
 # --- metrics ------------------------------------------------------------------------------
@@ -475,18 +446,6 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def compiled_call(model: keras.Model) -> Callable[[list], list[np.ndarray]]:
-    """``model`` as a function of a list of arrays returning NumPy arrays, traced once per
-    input signature on TensorFlow (an eager call of a small functional model costs ~1 s on this
-    machine; ``predict_on_batch`` adds a data-adapter pass per call)."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        traced = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
-        return lambda inputs: [np.asarray(t) for t in traced(inputs)]
-    return lambda inputs: [keras.ops.convert_to_numpy(t) for t in model(inputs, training=False)]
-
-
 def model_step(step_model: keras.Model, layers: int, copy_only: bool = False) -> StepFn:
     """The step function :func:`beam_search` calls: state = [h, c] per decoder layer, context =
     [encoded, paragraph ids, summary, presence]; pad, <unk> and <s> are never generated.
@@ -613,11 +572,8 @@ class Headliner:
     """A trained headline model: ``titles(texts)`` → (headline, log-probability) per text."""
 
     def __init__(self, model_dir: str | Path):
-        model_dir = Path(model_dir)
-        for name in ("model.keras", "vocab.json", "train_info.json"):
-            if not (model_dir / name).is_file():
-                raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                        "(`dvc repro train@seq2seq`)")
+        model_dir = require_files(model_dir, ("model.keras", "vocab.json", "train_info.json"),
+                                  "train@seq2seq")
         self.model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
         self.vocab = Vocab.load(model_dir / "vocab.json")
         self.info = read_json(model_dir / "train_info.json")
