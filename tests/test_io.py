@@ -8,6 +8,7 @@ from kexue.io import (
     atomic_write,
     read_json,
     read_jsonl,
+    require_files,
     write_json,
     write_jsonl,
 )
@@ -74,3 +75,10 @@ def test_atomic_path_keeps_suffix_and_cleans_up(tmp_path):
     assert target.read_bytes() == b"ok"
     assert _leftovers(tmp_path) == ["model.keras"]
     assert not any(name.startswith(".") for name in os.listdir(tmp_path))
+
+
+def test_require_files_names_the_missing_file_and_the_stage(tmp_path):
+    (tmp_path / "model.keras").write_text("x")
+    assert require_files(tmp_path, ["model.keras"], "train@cloze") == tmp_path
+    with pytest.raises(FileNotFoundError, match=r"vocab\.json not found.*dvc repro train@cloze"):
+        require_files(tmp_path, ["model.keras", "vocab.json"], "train@cloze")
