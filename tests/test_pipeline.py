@@ -152,6 +152,9 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     vae = json.loads((repo / "metrics/vae.json").read_text())
     assert vae["test"]["nll_bits_per_dim"] <= vae["test"]["negative_elbo_bits_per_dim"]
     assert "gaussian_mixture" in vae["peers"] and (repo / "plots/vae/traversal.png").stat().st_size > 0
+    peer = vae["peers"]["gaussian_mixture"]["test"]
+    assert peer["nll_bits_per_dim"] == peer["bits_per_dim"]  # the exact NLL, under the VAE's name
+    assert set(vae["acceptance"]) == {"bits_per_dim_below_gmm", "fid_below_gmm"}
     for name in ("nice", "gan"):
         assert (repo / f"plots/{name}/samples.png").stat().st_size > 0
     finetune = json.loads((repo / "metrics/finetune.json").read_text())

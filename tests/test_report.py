@@ -61,3 +61,10 @@ def test_validation_table_lists_each_choice_and_sweep(tmp_path):
     assert "| reviews (AUC 0.900) | random | unweighted | 0.5000 | 0.0200 | 0.8000 / 0.7000 / 0.1000 |" in table
     assert "| adversarial | unweighted | 0.7500 | 0.0200 | — |" in table
     assert validation_table(tmp_path / "missing") == ""
+
+
+def test_small_values_keep_four_significant_digits():
+    from kexue.report import _fmt
+
+    assert _fmt(0.001869) == "0.001869"  # an FID floor: 4 decimals would print 0.0019
+    assert _fmt(0.5) == "0.5000" and _fmt(0.0) == "0.0000" and _fmt(12) == "12"

@@ -11,8 +11,9 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def _fmt(value) -> str:
+    """Floats to 4 decimals; below 0.01 (an FID floor), to 4 significant digits instead."""
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.4g}" if 0 < abs(value) < 0.01 else f"{value:.4f}"
     return str(value)
 
 
