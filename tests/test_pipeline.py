@@ -56,7 +56,8 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["downstream_sentiment"].update(epochs=1)
     params["ode"]["fit"]["epochs"] = 20
     params["prepare_articles"]["limit_articles"] = 60
-    params["similarity"].update(embedding_dim=8, units=8, maxlen=32, bigrams=False)
+    params["similarity"].update(embedding_dim=8, units=8, maxlen=32, bigrams=False, hash_dim=1024,
+                                hash_slots=65536)
     params["similarity"]["fit"]["epochs"] = 1
     params["baselines"]["similarity"].update(margin_ablation=False, tfidf_ngram_max=[2],
                                              bm25_terms=["both"])

@@ -17,7 +17,7 @@ from kexue.text.vocab import Vocab
 OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
              "global_clipnorm": 5.0, "gradient_accumulation_steps": 1, "use_ema": False,
              "ema_momentum": 0.99, "lr_multipliers": {}, "lookahead_k": 0, "lookahead_alpha": 0.5}
-TINY = {"maxlen": 32, "min_chars": 2, "min_count": 1, "bigrams": True, "bigram_min_count": 1,
+TINY = {"maxlen": 32, "min_chars": 2, "body_sentences": 0, "min_count": 1, "bigrams": True, "bigram_min_count": 1,
         "embedding_dim": 16, "encoder": "bigru", "units": 16, "pooling": "max", "dropout": 0.0,
         "ngram_max": 3, "hash_dim": 256, "hash_slots": 4096, "ngram_share": 0.5,
         "scale": 30.0, "margin": 0.35,
@@ -184,6 +184,46 @@ def test_bag_encoders_train_save_and_load(tmp_path):
     # share 1: the concatenated vector's cosines are the bag's alone
     both, alone = sim.embed(encoder, inputs), sim.embed(bag_only, inputs[1])
     np.testing.assert_allclose(both @ both.T, alone @ alone.T, atol=1e-5)
+
+
+def test_members_keep_the_lead_and_the_next_sentences():
+    article = {"headline": "标题", "lead": "短", "sentences": ["短", "第二句话很长", "三", "第四句话也长", "第五句话还长"]}
+    texts, labels = sim.members([article, article], min_chars=3)
+    assert texts[:4] == ["标题", "第二句话很长", "第四句话也长", "第五句话还长"]  # the short lead is not a member
+    assert labels.tolist() == [0] * 4 + [1] * 4
+    texts, labels = sim.members([article], min_chars=3, body_sentences=2)
+    assert texts == ["标题", "短", "第二句话很长"]  # the lead always, then the next long sentence
+    assert sim.members([article], 3, body_sentences=9)[0] == ["标题", "短", "第二句话很长", "第四句话也长",
+                                                              "第五句话还长"]
+
+
+def test_hybrid_trains_the_learnt_part_and_keeps_the_idf_bag(tmp_path):
+    """ngrams+mean: AM-Softmax's class vectors live on the learnt part (units wide, not hash_dim),
+    the bag's weights stay at the training idf, and the evaluation reports each part alone;
+    the whole vector's cosine is share·cos(bag) + (1 − share)·cos(learnt)."""
+    data = _toy_articles(tmp_path)
+    cfg = _config(encoder="ngrams+mean", body_sentences=2, fit={**TINY["fit"], "epochs": 3})
+    info = sim.train(cfg, data, tmp_path / "model", None)
+    # the classifier: the learnt part and the class vectors (units wide); the bag's theta and idf
+    # (hash_slots each) are in the encoder only
+    assert info["params"] == info["encoder_params"] - 2 * cfg.hash_slots + info["classes"] * cfg.units
+    assert info["train_examples"] == 24 * 3  # headline, lead and one more sentence per article
+    model = sim.SentenceEncoder(tmp_path / "model")
+    bag = model.model.get_layer("ngram_bag")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(bag.theta), 0.0)  # not trained
+    assert not bag.trainable
+    texts = ["足球比赛进球", "股票价格上涨", "足球进球", "天气寒冷"]
+    whole = model.vectors(texts)
+    learnt, bag_part = model.part_vectors(texts, "learnt"), model.part_vectors(texts, "ngrams")
+    np.testing.assert_allclose(whole @ whole.T, cfg.ngram_share * (bag_part @ bag_part.T)
+                               + (1 - cfg.ngram_share) * (learnt @ learnt.T), atol=1e-5)
+    metrics, _ = sim.evaluate(tmp_path / "model", data)
+    assert set(metrics["parts"]) == {"learnt", "ngrams"}
+    assert set(metrics["parts"]["ngrams"]) == {"test", "valid"}
+    assert metrics["test"]["top10"] == 1.0 and metrics["test"]["top1"] >= 0.5
+    with pytest.raises(ValueError, match="has no parts"):
+        sim.SentenceEncoder(tmp_path / "model").__class__.part_vectors(
+            type("Plain", (), {"encoder": "ngrams"})(), texts, "ngrams")
 
 
 def test_sentence_batches_pad_each_input_to_its_own_length():

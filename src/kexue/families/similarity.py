@@ -20,14 +20,18 @@ over characters and/or bigrams, and this network retrained with m = 0 (softmax o
 The encoder (param ``encoder``): ``gru`` / ``bigru`` is the post's recurrent encoder over
 characters (+ bigrams). It learns coarse topics from 2k training articles but cannot carry the
 rare names a headline shares with its lead into its vector: names unseen in training map to
-<unk>. ``ngrams`` is a bag of hashed character n-grams 1..``ngram_max``
-(:class:`kexue.layers.margin.HashedNgramBag`): every n-gram, seen or not, owns a fixed signed
-coordinate of a ``hash_dim``-dimensional vector, weighted by an idf prior times a factor the
-AM-Softmax loss learns per n-gram, so the cosine of two sentences is their weighted n-gram
-overlap (what TF-IDF and BM25 score) with weights trained to tie an article's sentences
-together. ``ngrams+gru`` / ``ngrams+bigru`` concatenate both unit vectors, scaled so that the
-sentence cosine is ``ngram_share``·cos(bags) + (1 − ``ngram_share``)·cos(GRU vectors). Every
-choice ends in an L2-normalised vector trained with the same AM-Softmax head.
+<unk>. ``mean`` averages the character (+ bigram) embeddings and projects the mean (a
+fastText-like encoder: faster than the GRU and, here, better on valid). ``ngrams`` is a bag of
+hashed character n-grams 1..``ngram_max`` (:class:`kexue.layers.margin.HashedNgramBag`): every
+n-gram, seen or not, owns a fixed signed coordinate of a ``hash_dim``-dimensional vector,
+weighted by an idf prior times a factor the AM-Softmax loss learns per n-gram, so the cosine of
+two sentences is their weighted n-gram overlap (what TF-IDF and BM25 score). ``ngrams+gru`` /
+``ngrams+bigru`` / ``ngrams+mean`` concatenate a fixed idf bag (the exact overlap of rare
+names, which no learnt part carries) and a learnt part, scaled so that the sentence cosine is
+``ngram_share``·cos(bags) + (1 − ``ngram_share``)·cos(learnt vectors); AM-Softmax trains the
+learnt part, whose class vectors are then ``units`` wide rather than ``hash_dim``. Every choice
+ends in one L2-normalised vector, compared by cosine. ``body_sentences`` narrows an article's
+class to its headline, its lead and the next sentences: the group the retrieval asks for.
 """
 
 from __future__ import annotations
@@ -65,19 +69,21 @@ TOP_K = (1, 5, 10)
 class Config:
     maxlen: int = field(metadata={"min": 1})  # characters read per sentence (head)
     min_chars: int = field(metadata={"min": 1})  # shorter body sentences are not training members
+    body_sentences: int = field(metadata={"min": 0})  # members: headline + lead + the next k-1; 0 = all
     min_count: int = field(metadata={"min": 1})  # rarer characters map to <unk>
     bigrams: bool  # add a character-bigram embedding to each position's character embedding
     bigram_min_count: int = field(metadata={"min": 1})
     embedding_dim: int = field(metadata={"min": 1})
-    # gru (the post) | bigru | ngrams (hashed n-gram bag) | ngrams+gru | ngrams+bigru (both)
-    encoder: Literal["gru", "bigru", "ngrams", "ngrams+gru", "ngrams+bigru"]
-    units: int = field(metadata={"min": 1})  # GRU units (per direction)
+    # gru (the post) | bigru | mean (of the embeddings) | ngrams (hashed n-gram bag) |
+    # ngrams+gru | ngrams+bigru | ngrams+mean (a fixed idf bag beside the learnt part)
+    encoder: Literal["gru", "bigru", "mean", "ngrams", "ngrams+gru", "ngrams+bigru", "ngrams+mean"]
+    units: int = field(metadata={"min": 1})  # GRU units (per direction); mean: projection size
     pooling: Literal["last", "max"]  # final state, or masked max over time
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # spatial dropout on the embeddings
     ngram_max: int = field(metadata={"min": 1})  # the bag holds character n-grams 1..ngram_max
     hash_dim: int = field(metadata={"min": 1})  # coordinates of the bag vector (collisions ~ 1/√dim)
     hash_slots: int = field(metadata={"min": 1})  # entries of the learnt per-n-gram weight table
-    ngram_share: float = field(metadata={"min": 0.0, "max": 1.0})  # bag's part of the cosine (both)
+    ngram_share: float = field(metadata={"min": 0.0, "max": 1.0})  # fixed bag's part of the cosine
     scale: float = field(metadata={"min": 0.0})  # AM-Softmax s
     margin: float = field(metadata={"min": 0.0, "max": 1.0})  # AM-Softmax m; 0 = softmax over s·cos
     fit: FitConfig
@@ -96,12 +102,19 @@ def load_articles(data_dir: str | Path, split: str) -> list[dict]:
     return rows
 
 
-def members(articles: Sequence[dict], min_chars: int) -> tuple[list[str], np.ndarray]:
+def members(articles: Sequence[dict], min_chars: int, body_sentences: int = 0
+            ) -> tuple[list[str], np.ndarray]:
     """(sentences, class ids): each article's headline and its body sentences of at least
-    ``min_chars`` characters, labelled with the article's index."""
+    ``min_chars`` characters, labelled with the article's index. ``body_sentences`` = k > 0
+    keeps the lead (whatever its length) and the next k − 1 of those body sentences only: the
+    group the retrieval asks for, a headline and the sentences that open its article."""
     texts, labels = [], []
     for label, article in enumerate(articles):
-        group = [article["headline"], *[s for s in article["sentences"] if len(s) >= min_chars]]
+        body = [s for s in article["sentences"] if len(s) >= min_chars]
+        if body_sentences:
+            lead = article["lead"]
+            body = [lead, *[s for s in body if s != lead][: body_sentences - 1]]
+        group = [article["headline"], *body]
         texts.extend(group)
         labels.extend([label] * len(group))
     return texts, np.asarray(labels, dtype=np.int32)
@@ -121,12 +134,18 @@ def char_bigrams(chars: list[str]) -> list[str]:
     return [a + b for a, b in zip(chars, chars[1:] + ["</s>"], strict=True)]
 
 
-def uses_gru(encoder: str) -> bool:
+def uses_embeddings(encoder: str) -> bool:
+    """Whether the encoder reads character (+ bigram) ids through embeddings (GRU or mean)."""
     return encoder != "ngrams"
 
 
 def uses_ngrams(encoder: str) -> bool:
     return encoder.startswith("ngrams")
+
+
+def is_hybrid(encoder: str) -> bool:
+    """A fixed idf n-gram bag beside a learnt part: AM-Softmax trains the learnt part alone."""
+    return uses_ngrams(encoder) and uses_embeddings(encoder)
 
 
 def encode(texts: Sequence[str], vocab: Vocab | None, bigram_vocab: Vocab | None, maxlen: int,
@@ -192,10 +211,11 @@ def _selection_key(metrics: dict) -> tuple[float, float]:
 
 def build_encoder(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
                   name: str = "sentence_encoder") -> keras.Model:
-    """Characters (+ bigrams) → (Bi)GRU → last state or masked max → unit vector, and/or hashed
-    n-grams → weighted bag → unit vector; both: the two concatenated (see the module doc)."""
+    """Characters (+ bigrams) → (Bi)GRU → last state or masked max, or → masked mean →
+    projection: a unit vector; and/or hashed n-grams → weighted bag → unit vector; both: the two
+    concatenated, the bag's weights fixed at the idf (see the module doc)."""
     inputs, parts = [], []
-    if uses_gru(cfg.encoder):
+    if uses_embeddings(cfg.encoder):
         ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, seq_len)
         inputs.append(ids)
         x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True,
@@ -207,29 +227,48 @@ def build_encoder(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
                                            name="bigram_embedding")(pair_ids)  # (batch, seq_len, dim)
             x = keras.layers.Add(name="char_plus_bigram")([x, pairs])
         x = keras.layers.SpatialDropout1D(cfg.dropout, name="embedding_dropout")(x)
-        sequences = cfg.pooling == "max"
-        rnn = keras.layers.GRU(cfg.units, return_sequences=sequences, name="gru")
-        if cfg.encoder.endswith("bigru"):
-            rnn = keras.layers.Bidirectional(rnn, name="bigru")
-        x = rnn(x)  # (batch, [seq_len,] units · directions)
-        if sequences:
-            x = MaskedGlobalMaxPooling1D(name="max_pool")(x)  # (batch, units · directions)
+        if cfg.encoder.endswith("mean"):  # fastText-like: the average embedding, projected
+            x = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)  # (batch, dim), mask-aware
+            x = keras.layers.Dense(cfg.units, name="projection")(x)  # (batch, units)
+        else:
+            sequences = cfg.pooling == "max"
+            rnn = keras.layers.GRU(cfg.units, return_sequences=sequences, name="gru")
+            if cfg.encoder.endswith("bigru"):
+                rnn = keras.layers.Bidirectional(rnn, name="bigru")
+            x = rnn(x)  # (batch, [seq_len,] units · directions)
+            if sequences:
+                x = MaskedGlobalMaxPooling1D(name="max_pool")(x)  # (batch, units · directions)
         parts.append(x)
     if uses_ngrams(cfg.encoder):
         ngram_ids = keras.Input(shape=(None,), dtype="int32", name="ngram_ids")  # (batch, ngrams)
         inputs.append(ngram_ids)
-        parts.append(HashedNgramBag(cfg.hash_dim, cfg.hash_slots, name="ngram_bag")(ngram_ids))
-        # (batch, hash_dim)
+        bag = HashedNgramBag(cfg.hash_dim, cfg.hash_slots, name="ngram_bag")
+        # beside a learnt part the bag is the fixed idf-weighted overlap (the class vectors then
+        # live on the learnt part only, not on hash_dim coordinates)
+        bag.trainable = not uses_embeddings(cfg.encoder)
+        parts.append(bag(ngram_ids))  # (batch, hash_dim)
     if len(parts) == 2:
-        # unit GRU vector · √(1 − share) ⊕ unit bag vector · √share: a unit vector whose dot
-        # products are (1 − share)·cos(GRU) + share·cos(bag)
-        gru_part = keras.layers.Rescaling(float(np.sqrt(1.0 - cfg.ngram_share)), name="gru_share")(
-            L2Normalize(name="gru_unit")(parts[0]))  # (batch, units · directions)
+        # unit learnt vector · √(1 − share) ⊕ unit bag vector · √share: a unit vector whose dot
+        # products are (1 − share)·cos(learnt) + share·cos(bag)
+        learnt = L2Normalize(name="learnt_unit")(parts[0])  # (batch, dim)
+        learnt_part = keras.layers.Rescaling(float(np.sqrt(1.0 - cfg.ngram_share)),
+                                             name="learnt_share")(learnt)
         bag_part = keras.layers.Rescaling(float(np.sqrt(cfg.ngram_share)), name="ngram_share")(
             L2Normalize(name="ngram_unit")(parts[1]))  # (batch, hash_dim)
-        parts = [keras.layers.Concatenate(name="gru_and_ngrams")([gru_part, bag_part])]
+        parts = [keras.layers.Concatenate(name="learnt_and_ngrams")([learnt_part, bag_part])]
     vector = L2Normalize(name="unit_vector")(parts[0])  # (batch, dim), ‖v‖ = 1
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], vector, name=name)
+
+
+def component(encoder: keras.Model, part: Literal["learnt", "ngrams"]) -> keras.Model:
+    """The unit vector of one part of a hybrid encoder (``ngrams+gru`` …), on that part's inputs
+    only: the learnt part is what AM-Softmax trains; each alone is reported beside the whole."""
+    unit = encoder.get_layer("learnt_unit" if part == "learnt" else "ngram_unit").output
+    names = ("ngram_ids",) if part == "ngrams" else ("char_ids", "bigram_ids")
+    inputs = [t for t in encoder.inputs if t.name.split(":")[0] in names]
+    if not inputs:  # older Keras tensors carry the layer name on the history
+        inputs = [t for t in encoder.inputs if t._keras_history[0].name in names]
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], unit, name=f"{encoder.name}_{part}")
 
 
 def build_classifier(encoder: keras.Model, num_classes: int) -> keras.Model:
@@ -268,17 +307,19 @@ class ValidRetrieval(keras.callbacks.Callback):
 def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
           resume_root: str | Path | None = None, family: str = "similarity") -> dict:
     """Train on the training articles (class = article), keeping the epoch with the best
-    validation top-1 (then MRR); write the encoder (``model.keras``), the vocabularies (GRU
-    encoders) and ``train_info.json`` into ``model_dir``."""
+    validation top-1 (then MRR) of the whole encoder; write the encoder (``model.keras``), the
+    vocabularies (embedding encoders) and ``train_info.json`` into ``model_dir``. A hybrid
+    encoder's bag is fixed at the idf of the training sentences, so AM-Softmax trains its learnt
+    part: the classifier and the training batches see that part's inputs only."""
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     resume_dir = None
     if resume_root is not None:
         key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"])
         resume_dir = Path(resume_root) / family / key
     train_articles = load_articles(data_dir, "train")
-    texts, labels = members(train_articles, cfg.min_chars)
+    texts, labels = members(train_articles, cfg.min_chars, cfg.body_sentences)
     vocab = bigram_vocab = None
-    if uses_gru(cfg.encoder):
+    if uses_embeddings(cfg.encoder):
         vocab = Vocab.build((characters(t) for t in texts), min_count=cfg.min_count)
         if cfg.bigrams:
             bigram_vocab = Vocab.build((char_bigrams(characters(t)) for t in texts),
@@ -287,14 +328,17 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     queries, candidates = queries_and_candidates(load_articles(data_dir, "valid"))
 
     seed_everything(cfg.fit.seed, cfg.fit.deterministic)
-    train_inputs = encode(texts, vocab, bigram_vocab, cfg.maxlen, ngram_max)
+    hybrid = is_hybrid(cfg.encoder)
+    train_inputs = encode(texts, vocab, bigram_vocab, cfg.maxlen, None if hybrid else ngram_max)
     train_batches = SentenceBatches(train_inputs, labels, cfg.fit.batch_size, seed=cfg.fit.seed)
     with make_strategy(cfg.fit.distribute).scope():
         encoder = build_encoder(cfg, len(vocab) if vocab else 0, len(bigram_vocab) if bigram_vocab else 0)
-        if ngram_max is not None:  # the idf prior: document frequencies of the training sentences
-            ngram_ids = train_inputs[-1] if isinstance(train_inputs, tuple) else train_inputs
+        if ngram_max is not None:  # the idf: document frequencies of all training sentences
+            all_sentences = members(train_articles, cfg.min_chars)[0]
+            ngram_ids = [hashed_ngrams(t, ngram_max, cfg.maxlen) for t in all_sentences]
             encoder.get_layer("ngram_bag").set_idf(document_frequency_idf(ngram_ids, cfg.hash_slots))
-        model = build_classifier(encoder, len(train_articles))
+        model = build_classifier(component(encoder, "learnt") if hybrid else encoder,
+                                 len(train_articles))
         model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model),
                       loss=AMSoftmaxLoss(scale=cfg.scale, margin=cfg.margin))
     scorer = ValidRetrieval(encoder, encode(queries, vocab, bigram_vocab, cfg.maxlen, ngram_max),
@@ -332,9 +376,9 @@ class SentenceEncoder:
                                         "(`dvc repro train@similarity`)")
         self.info = read_json(model_dir / "train_info.json")
         config = self.info["config"]
-        encoder = config.get("encoder", "bigru")  # models saved before the n-gram bag: GRU
+        encoder = self.encoder = config.get("encoder", "bigru")  # saved before the bag: GRU
         self.vocab = self.bigram_vocab = None
-        if uses_gru(encoder):
+        if uses_embeddings(encoder):
             if not (model_dir / "vocab.json").is_file():
                 raise FileNotFoundError(f"{model_dir / 'vocab.json'} not found: the model's "
                                         f"{encoder} encoder needs it; retrain (`dvc repro train@similarity`)")
@@ -351,6 +395,14 @@ class SentenceEncoder:
             return np.zeros((0, self.model.outputs[0].shape[-1]), dtype=np.float32)
         return embed(self.model, encode(texts, self.vocab, self.bigram_vocab, self.maxlen,
                                         self.ngram_max), self.batch_size)
+
+    def part_vectors(self, texts: Sequence[str], part: Literal["learnt", "ngrams"]) -> np.ndarray:
+        """Unit vectors of one part of a hybrid encoder alone (see :func:`component`)."""
+        if not is_hybrid(self.encoder):
+            raise ValueError(f"part_vectors: the {self.encoder} encoder has no parts")
+        inputs = encode(texts, self.vocab, self.bigram_vocab, self.maxlen, self.ngram_max)
+        x = inputs[-1] if part == "ngrams" else (inputs[:-1] if len(inputs) > 2 else inputs[0])
+        return embed(component(self.model, part), x, self.batch_size)
 
     def most_similar(self, query: str, candidates: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The ``k`` candidates nearest to ``query`` by cosine: (index, cosine), best first."""
@@ -381,6 +433,10 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             seconds, sentences = time.perf_counter() - start, len(queries) + len(candidates)
             rows = _rank_rows(scores)
         metrics[split] = retrieval_metrics(scores)
+        if is_hybrid(model.encoder):  # each part alone, to show what the whole owes to each
+            for part in ("learnt", "ngrams"):
+                part_scores = model.part_vectors(queries, part) @ model.part_vectors(candidates, part).T
+                metrics.setdefault("parts", {}).setdefault(part, {})[split] = retrieval_metrics(part_scores)
     info = model.info
     metrics["cost"] = {
         "train_seconds": info["train_seconds"], "params": info["params"],
