@@ -226,6 +226,11 @@ def test_hybrid_trains_the_learnt_part_and_keeps_the_idf_bag(tmp_path):
             type("Plain", (), {"encoder": "ngrams"})(), texts, "ngrams")
 
 
+def test_missing_model_names_the_stage(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"model.keras not found.*dvc repro train@similarity"):
+        sim.SentenceEncoder(tmp_path)
+
+
 def test_sentence_batches_pad_each_input_to_its_own_length():
     chars = [np.array([1, 2]), np.array([3, 4, 5])]
     ngrams = [np.array([7, 8, 9, 10, 11]), np.array([12, 13, 14, 15, 16, 17, 18])]

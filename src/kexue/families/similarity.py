@@ -49,7 +49,7 @@ import keras
 import numpy as np
 
 from kexue.batches import SequenceBatches, pad
-from kexue.io import atomic_path, read_json, read_jsonl, write_json
+from kexue.io import atomic_path, read_json, read_jsonl, require_files, write_json
 from kexue.layers.margin import (
     CosineLogits,
     HashedNgramBag,
@@ -369,11 +369,7 @@ class SentenceEncoder:
     product is a cosine."""
 
     def __init__(self, model_dir: str | Path, batch_size: int = 256):
-        model_dir = Path(model_dir)
-        for name in ("model.keras", "train_info.json"):
-            if not (model_dir / name).is_file():
-                raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                        "(`dvc repro train@similarity`)")
+        model_dir = require_files(model_dir, ("model.keras", "train_info.json"), "train@similarity")
         self.info = read_json(model_dir / "train_info.json")
         config = self.info["config"]
         encoder = self.encoder = config.get("encoder", "bigru")  # saved before the bag: GRU
@@ -579,4 +575,6 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
         peers["softmax_m0"] = {"test": metrics["test"], "valid": metrics["valid"],
                                "train_seconds": info["train_seconds"],
                                "epochs_run": info["epochs_run"], "best_epoch": info["best_epoch"]}
+        if "parts" in metrics:  # the margin acts on the learnt part: its figures alone too
+            peers["softmax_m0"]["parts"] = metrics["parts"]
     return peers
