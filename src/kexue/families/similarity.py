@@ -265,9 +265,7 @@ def component(encoder: keras.Model, part: Literal["learnt", "ngrams"]) -> keras.
     only: the learnt part is what AM-Softmax trains; each alone is reported beside the whole."""
     unit = encoder.get_layer("learnt_unit" if part == "learnt" else "ngram_unit").output
     names = ("ngram_ids",) if part == "ngrams" else ("char_ids", "bigram_ids")
-    inputs = [t for t in encoder.inputs if t.name.split(":")[0] in names]
-    if not inputs:  # older Keras tensors carry the layer name on the history
-        inputs = [t for t in encoder.inputs if t._keras_history[0].name in names]
+    inputs = [t for t in encoder.inputs if t.name in names]  # the keras.Input names, kept on load
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], unit, name=f"{encoder.name}_{part}")
 
 
