@@ -17,7 +17,6 @@ import json
 
 import numpy as np
 from scipy.stats import binomtest
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kexue.config import load_section
 from kexue.families import similarity as sim
@@ -32,6 +31,11 @@ def _paired(model: np.ndarray, peer: np.ndarray) -> dict:
             "only_model": only_model, "only_peer": only_peer, "sign_test_p": round(float(p), 4)}
 
 
+def _hits(scores: np.ndarray) -> np.ndarray:
+    """Whether each query's own candidate ranks first (ties count against it)."""
+    return sim.gold_ranks(scores) == 1
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/prepared/articles")
@@ -42,25 +46,20 @@ def main(argv=None) -> None:
     peers = read_json(args.metrics)["peers"]
     terms, k1, b = (peers["bm25"]["chosen"][key] for key in ("terms", "k1", "b"))
     ngram_max = peers["tfidf_char"]["chosen"]["ngram_max"]
-    # the baselines' TF-IDF: sublinear tf, idf from the training sentences (min_df from params)
     min_df = load_section("baselines.similarity", sim.BaselineConfig).tfidf_min_df
-    tfidf = TfidfVectorizer(analyzer="char", ngram_range=(1, ngram_max), min_df=min_df,
-                            sublinear_tf=True).fit(sim.members(sim.load_articles(args.data, "train"), 1)[0])
+    tfidf = sim.fit_tfidf(sim.members(sim.load_articles(args.data, "train"), 1)[0], ngram_max, min_df)
     encoder = sim.SentenceEncoder(args.model)
     out = {}
     for split in ("test", "valid"):
         queries, candidates = sim.queries_and_candidates(sim.load_articles(args.data, split))
-        hits = lambda scores: sim.gold_ranks(scores) == 1  # noqa: E731
-        model = hits(encoder.vectors(queries) @ encoder.vectors(candidates).T)
-        bm25 = sim.BM25([sim.bm25_terms(c, terms) for c in candidates], k1, b)
+        model = _hits(encoder.vectors(queries) @ encoder.vectors(candidates).T)
         result = {
-            "bm25": _paired(model, hits(bm25.scores([sim.bm25_terms(q, terms) for q in queries]))),
-            "tfidf_char": _paired(model, hits(np.asarray(
-                (tfidf.transform(queries) @ tfidf.transform(candidates).T).todense()))),
+            "bm25": _paired(model, _hits(sim.bm25_scores(queries, candidates, terms, k1, b))),
+            "tfidf_char": _paired(model, _hits(sim.tfidf_scores(tfidf, queries, candidates))),
         }
         if sim.is_hybrid(encoder.encoder):
-            learnt, bag = (hits(encoder.part_vectors(queries, part) @ encoder.part_vectors(candidates, part).T)
-                           for part in ("learnt", "ngrams"))
+            parts = encoder.part_scores(queries, candidates)
+            learnt, bag = _hits(parts["learnt"]), _hits(parts["ngrams"])
             result["parts"] = {"only_learnt": int((learnt & ~bag).sum()), "only_ngrams": int((bag & ~learnt).sum()),
                                "oracle_top1": round(float((learnt | bag).mean()), 4)}
         out[split] = result

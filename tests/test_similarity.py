@@ -214,7 +214,8 @@ def test_hybrid_trains_the_learnt_part_and_keeps_the_idf_bag(tmp_path):
     assert not bag.trainable
     texts = ["足球比赛进球", "股票价格上涨", "足球进球", "天气寒冷"]
     whole = model.vectors(texts)
-    learnt, bag_part = model.part_vectors(texts, "learnt"), model.part_vectors(texts, "ngrams")
+    parts = model.part_vectors(texts)
+    learnt, bag_part = parts["learnt"], parts["ngrams"]
     np.testing.assert_allclose(whole @ whole.T, cfg.ngram_share * (bag_part @ bag_part.T)
                                + (1 - cfg.ngram_share) * (learnt @ learnt.T), atol=1e-5)
     metrics, _ = sim.evaluate(tmp_path / "model", data)
@@ -223,7 +224,7 @@ def test_hybrid_trains_the_learnt_part_and_keeps_the_idf_bag(tmp_path):
     assert metrics["test"]["top10"] == 1.0 and metrics["test"]["top1"] >= 0.5
     with pytest.raises(ValueError, match="has no parts"):
         sim.SentenceEncoder(tmp_path / "model").__class__.part_vectors(
-            type("Plain", (), {"encoder": "ngrams"})(), texts, "ngrams")
+            type("Plain", (), {"encoder": "ngrams"})(), texts)
 
 
 def test_missing_model_names_the_stage(tmp_path):

@@ -390,13 +390,20 @@ class SentenceEncoder:
         return embed(self.model, encode(texts, self.vocab, self.bigram_vocab, self.maxlen,
                                         self.ngram_max), self.batch_size)
 
-    def part_vectors(self, texts: Sequence[str], part: Literal["learnt", "ngrams"]) -> np.ndarray:
-        """Unit vectors of one part of a hybrid encoder alone (see :func:`component`)."""
+    def part_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Unit vectors of each part of a hybrid encoder alone, ``{"learnt": …, "ngrams": …}``
+        (see :func:`component`); the texts are encoded once for both."""
         if not is_hybrid(self.encoder):
             raise ValueError(f"part_vectors: the {self.encoder} encoder has no parts")
         inputs = encode(texts, self.vocab, self.bigram_vocab, self.maxlen, self.ngram_max)
-        x = inputs[-1] if part == "ngrams" else (inputs[:-1] if len(inputs) > 2 else inputs[0])
-        return embed(component(self.model, part), x, self.batch_size)
+        learnt_inputs = inputs[:-1] if len(inputs) > 2 else inputs[0]
+        return {"learnt": embed(component(self.model, "learnt"), learnt_inputs, self.batch_size),
+                "ngrams": embed(component(self.model, "ngrams"), inputs[-1], self.batch_size)}
+
+    def part_scores(self, queries: Sequence[str], candidates: Sequence[str]) -> dict[str, np.ndarray]:
+        """(queries, candidates) cosines of each part alone."""
+        q, c = self.part_vectors(queries), self.part_vectors(candidates)
+        return {part: q[part] @ c[part].T for part in q}
 
     def most_similar(self, query: str, candidates: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The ``k`` candidates nearest to ``query`` by cosine: (index, cosine), best first."""
@@ -428,8 +435,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             rows = _rank_rows(scores)
         metrics[split] = retrieval_metrics(scores)
         if is_hybrid(model.encoder):  # each part alone, to show what the whole owes to each
-            for part in ("learnt", "ngrams"):
-                part_scores = model.part_vectors(queries, part) @ model.part_vectors(candidates, part).T
+            for part, part_scores in model.part_scores(queries, candidates).items():
                 metrics.setdefault("parts", {}).setdefault(part, {})[split] = retrieval_metrics(part_scores)
     info = model.info
     metrics["cost"] = {
@@ -523,11 +529,30 @@ def _pick_on_valid(options: dict, score) -> tuple[str, dict]:
     return best, results[best]
 
 
+def fit_tfidf(train_texts: Sequence[str], ngram_max: int, min_df: int):
+    """The TF-IDF peer: character n-grams 1..``ngram_max``, sublinear tf, idf from
+    ``train_texts`` (the training articles, as the network learns), rows L2-normalised."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char", ngram_range=(1, ngram_max), min_df=min_df,
+                           sublinear_tf=True).fit(train_texts)
+
+
+def tfidf_scores(vectorizer, queries: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
+    """(queries, candidates) cosines of the TF-IDF vectors."""
+    return np.asarray((vectorizer.transform(queries) @ vectorizer.transform(candidates).T).todense())
+
+
+def bm25_scores(queries: Sequence[str], candidates: Sequence[str], terms: str, k1: float,
+                b: float) -> np.ndarray:
+    """(queries, candidates) BM25 scores, the candidates being the collection."""
+    index = BM25([bm25_terms(c, terms) for c in candidates], k1, b)
+    return index.scores([bm25_terms(q, terms) for q in queries])
+
+
 def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None) -> dict:
     """The peers on the same queries and candidates; every choice among their settings is made
     on valid only."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     data_dir = Path(data_dir)
     splits = {s: queries_and_candidates(load_articles(data_dir, s)) for s in ("test", "valid")}
     peers: dict = {}
@@ -537,13 +562,9 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
 
         def tfidf(ngram_max: int) -> dict:
             start = time.perf_counter()
-            vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, ngram_max),
-                                         min_df=cfg.tfidf_min_df, sublinear_tf=True)
-            vectorizer.fit(train_texts)  # idf from the training articles, as the network learns
-            out = {}
-            for split, (queries, candidates) in splits.items():
-                q, c = vectorizer.transform(queries), vectorizer.transform(candidates)  # rows L2-normalised
-                out[split] = retrieval_metrics(np.asarray((q @ c.T).todense()))
+            vectorizer = fit_tfidf(train_texts, ngram_max, cfg.tfidf_min_df)
+            out = {split: retrieval_metrics(tfidf_scores(vectorizer, queries, candidates))
+                   for split, (queries, candidates) in splits.items()}
             out["chosen"] = {"ngram_max": ngram_max, "features": len(vectorizer.vocabulary_)}
             out["seconds"] = round(time.perf_counter() - start, 2)
             return out
@@ -553,10 +574,8 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     if cfg.bm25_terms:
         def bm25(terms: str) -> dict:
             start = time.perf_counter()
-            out = {}
-            for split, (queries, candidates) in splits.items():
-                index = BM25([bm25_terms(c, terms) for c in candidates], cfg.bm25_k1, cfg.bm25_b)
-                out[split] = retrieval_metrics(index.scores([bm25_terms(q, terms) for q in queries]))
+            out = {split: retrieval_metrics(bm25_scores(queries, candidates, terms, cfg.bm25_k1, cfg.bm25_b))
+                   for split, (queries, candidates) in splits.items()}
             out["chosen"] = {"terms": terms, "k1": cfg.bm25_k1, "b": cfg.bm25_b}
             out["seconds"] = round(time.perf_counter() - start, 2)
             return out
