@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import sys
 import types
 import typing
 from pathlib import Path
@@ -45,8 +46,21 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     return data
 
 
+def require_network(network: T | None, section: str) -> T:
+    """The network section a peer retrains (read by the stage from ``--network``), or a clear
+    error when the caller gave none."""
+    if network is None:
+        raise ConfigError(f"this peer retrains the '{section}' network: pass its params section "
+                          f"(stage baselines: --network {section})")
+    return network
+
+
 def load_section(section: str, schema: type[T], path: str | Path = PARAMS_FILE) -> T:
-    """Read ``section`` of the params file and return it as a validated ``schema`` instance."""
+    """Read ``section`` of the params file and return it as a validated ``schema`` instance.
+
+    Raises the audit event ``kexue.params`` with the section name, so a test can check that a stage
+    reads only the params sections it declares in dvc.yaml."""
+    sys.audit("kexue.params", section)
     node: Any = load_params(path)
     parts = section.split(".")  # "baselines.sentiment" names a nested section
     for depth, part in enumerate(parts):

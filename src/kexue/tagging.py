@@ -30,7 +30,7 @@ from keras import ops
 
 from kexue.batches import SequenceBatches
 from kexue.io import atomic_path, read_json, write_json
-from kexue.layers import CRF, viterbi_decode
+from kexue.layers.crf import CRF, viterbi_decode
 from kexue.text.vocab import Vocab
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 

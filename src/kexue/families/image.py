@@ -490,17 +490,15 @@ class BaselineConfig:
     seed: int
 
 
-def baselines(cfg: BaselineConfig, data_dir: str | Path, image_cfg: Config | None = None) -> dict:
+def baselines(cfg: BaselineConfig, data_dir: str | Path, network: Config) -> dict:
     """scikit-learn peers of the Zalando benchmark on the image family's train / valid split
     (pixels / 255 as 784 features): accuracy on valid and test, and their training seconds.
-    ``image_cfg`` (default: the ``image`` section of params.yaml) fixes the split."""
+    ``network`` (the ``image`` section, read by the stage) fixes the split."""
     from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.tree import DecisionTreeClassifier
 
-    from kexue.config import load_section
-
-    image_cfg = image_cfg or load_section("image", Config)
+    image_cfg = network
     (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, image_cfg.valid_size,
                                                              image_cfg.fit.seed, image_cfg.limit_train)
     x_test, y_test = load_split(data_dir, "test")

@@ -34,8 +34,9 @@ import keras
 import numpy as np
 
 from kexue.batches import SequenceBatches
+from kexue.config import require_network
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
-from kexue.layers import MaskedGlobalMaxPooling1D
+from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.tagging import ZeroPadding
 from kexue.text.vocab import Vocab
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
@@ -466,12 +467,11 @@ def _tfidf_lr(cfg: BaselineConfig, texts: dict, y: dict) -> tuple[dict, dict]:
     return probs, extra
 
 
-def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None) -> dict:
+def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
+              network: Config | None = None) -> dict:
     """The `multilabel` network trained with each of ``cfg.losses`` (its params section, only the
     loss changed), scored at probability 0.5 and at thresholds tuned on valid; and the TF-IDF
     peer, scored the same ways. Thresholds never see test."""
-    from kexue.config import load_section
-
     if cfg.ngram_min > cfg.ngram_max:
         raise ValueError(f"baselines.multilabel: ngram_min={cfg.ngram_min} > ngram_max={cfg.ngram_max}")
     data_dir = Path(data_dir)
@@ -481,7 +481,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     candidates = threshold_candidates(cfg.threshold_candidates)
     peers: dict = {}
     if cfg.losses:
-        network = load_section("multilabel", Config)
+        network = require_network(network, "multilabel")
         for loss in cfg.losses:
             net = dataclasses.replace(network, loss=loss)
             with tempfile.TemporaryDirectory(dir=work_dir) as tmp:

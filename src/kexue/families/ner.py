@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kexue.config import load_section
+from kexue.config import require_network
 from kexue.corpora.people_daily import ENTITY_KINDS, bio_tags, spans_from_bio
 from kexue.families.segment import load_rows
 from kexue.tagging import Tagger, TaggerConfig, tag_confusion_rows, train_tagger
@@ -126,7 +126,8 @@ class BaselineConfig:
     softmax_ablation: bool  # train the `ner` network with a per-character softmax instead of the CRF
 
 
-def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None) -> dict:
+def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
+              network: Config | None = None) -> dict:
     data_dir = Path(data_dir)
     splits = {s: load_rows(data_dir, s) for s in ("test", "valid")}
     peers: dict = {}
@@ -150,7 +151,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     if cfg.softmax_ablation:
         import tempfile
 
-        net = dataclasses.replace(load_section("ner", Config), head="softmax")
+        net = dataclasses.replace(require_network(network, "ner"), head="softmax")
         with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             info = train(net, data_dir, Path(tmp) / "model", None, None, family="ner_softmax")
             score("softmax_ablation", Recognizer(Path(tmp) / "model").spans,

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kexue.config import ConfigError
+from kexue.config import ConfigError, require_network
 from kexue.io import atomic_path, atomic_write, read_json, write_json
 from kexue.layers.ode import (
     ODE_SYSTEMS,
@@ -402,12 +402,10 @@ def fit_scipy(cfg: BaselineConfig, problem: Problem, guess: dict[str, float]) ->
                      "status": int(result.status), "final_loss": float(2 * result.cost)}}
 
 
-def baselines(cfg: BaselineConfig, data_dir: str | Path) -> dict:
+def baselines(cfg: BaselineConfig, data_dir: str | Path, network: Config | None = None) -> dict:
     """The SciPy peer on the same observations, from the ``ode`` section's initial guess."""
-    from kexue.config import load_section
-
     problem = load_problem(data_dir)
-    fam = load_section("ode", Config)
+    fam = require_network(network, "ode")
     peer = fit_scipy(cfg, problem, fam.initial_guess)
     theta = _ordered(problem.system, peer["fitted_params"])
     predicted = np.stack([integrate(problem.system, theta, y, problem.eval_times)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kexue.config import load_section
+from kexue.config import require_network
 from kexue.corpora.people_daily import bmes_tags, segmentation_scores, words_from_bmes
 from kexue.io import read_jsonl
 from kexue.tagging import Tagger, TaggerConfig, tag_confusion_rows, train_tagger
@@ -141,7 +141,8 @@ class BaselineConfig:
     softmax_ablation: bool  # train the `segment` network with a per-character softmax instead of the CRF
 
 
-def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None) -> dict:
+def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
+              network: Config | None = None) -> dict:
     """Peers on the same test lines, each with its SIGHAN scores and characters per second."""
     data_dir = Path(data_dir)
     train_rows = load_rows(data_dir, "train")
@@ -166,8 +167,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     if cfg.softmax_ablation:
         import tempfile
 
-        net = load_section("segment", Config)
-        net = dataclasses.replace(net, head="softmax")
+        net = dataclasses.replace(require_network(network, "segment"), head="softmax")
         with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             info = train(net, data_dir, Path(tmp) / "model", None, None, family="segment_softmax")
             segmenter = Segmenter(Path(tmp) / "model")

@@ -30,7 +30,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_
 from kexue import losses  # registers kexue's losses, so a model compiled with one loads
 from kexue.batches import SequenceBatches
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
-from kexue.layers import MaskedGlobalMaxPooling1D
+from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.text.vocab import Vocab
 from kexue.train import (
     FitConfig,
@@ -42,9 +42,6 @@ from kexue.train import (
 )
 
 LABELS = ["neg", "pos"]
-VECTORS_ROOT = "models"  # models/<embeddings>/ holds the vectors (stages train_word2vec, train_glove)
-TOKENIZED_DIR = "data/tokenized"  # the learnt lexicon (stage tokenize)
-AUGMENTED_DIR = "data/augmented/reviews"  # variants of the training reviews (stage augment)
 
 
 @dataclass(frozen=True)
@@ -216,10 +213,15 @@ def make_loss(cfg: Config) -> keras.losses.Loss:
     return losses.BinaryFocalLoss(gamma=cfg.gamma, alpha=cfg.alpha)
 
 
-def _word_channel(cfg: Config, vectors_root: str | Path, tokenized_dir: str | Path):
+def _word_channel(cfg: Config, vectors_root: str | Path | None, tokenized_dir: str | Path | None):
     """(word vocab, segmenter, matrix with pad and <unk> rows) for ``cfg.embeddings``."""
     from kexue.text.tokenized import load_segmenter
     from kexue.text.word_vectors import WordVectors
+
+    if vectors_root is None or tokenized_dir is None:
+        raise ValueError(f"sentiment.embeddings = {cfg.embeddings} needs the word vectors and the "
+                         "learnt lexicon: pass vectors_root (holding word2vec/ and glove/) and "
+                         "tokenized_dir (stage train: --inputs vectors_root=... tokenized_dir=...)")
 
     vectors = WordVectors.load(Path(vectors_root) / cfg.embeddings)
     vocab = Vocab(["<pad>", "<unk>", *vectors.words])
@@ -228,20 +230,22 @@ def _word_channel(cfg: Config, vectors_root: str | Path, tokenized_dir: str | Pa
 
 
 def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
-          resume_root: str | Path | None = None, vectors_root: str | Path = VECTORS_ROOT,
-          tokenized_dir: str | Path = TOKENIZED_DIR,
-          augmented_dir: str | Path = AUGMENTED_DIR) -> dict:
+          resume_root: str | Path | None = None, vectors_root: str | Path | None = None,
+          tokenized_dir: str | Path | None = None, augmented_dir: str | Path | None = None) -> dict:
     """Train on ``data_dir/train.jsonl`` with best-on-valid selection; write the model, its vocab
-    and ``train_info.json`` into ``model_dir`` (each file atomically).
+    and ``train_info.json`` into ``model_dir`` (each file atomically). ``vectors_root`` (holding
+    ``<embeddings>/``) and ``tokenized_dir`` are read when ``cfg.embeddings`` is not none,
+    ``augmented_dir/train.jsonl`` when ``cfg.augment`` is true.
 
     With ``resume_root`` an interrupted run resumes from its last finished epoch (the backup is
     keyed by the params and the data, so any change starts afresh)."""
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     resume_dir = None
-    augmented = Path(augmented_dir) / "train.jsonl"
+    augmented = Path(augmented_dir or "<augmented_dir not given>") / "train.jsonl"
     if cfg.augment and not augmented.is_file():
         raise FileNotFoundError(f"sentiment.augment is true but {augmented} is missing: run the "
-                                "augment stage (`dvc repro augment`) or set augment: false")
+                                "augment stage (`dvc repro augment`) and pass its directory "
+                                "(stage train: --inputs augmented_dir=...), or set augment: false")
     if resume_root is not None:
         key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"]
                       + ([augmented] if cfg.augment else []))

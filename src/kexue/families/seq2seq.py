@@ -39,7 +39,7 @@ import keras
 import numpy as np
 
 from kexue.batches import SequenceBatches
-from kexue.config import ConfigError
+from kexue.config import ConfigError, require_network
 from kexue.infer import compiled_call
 from kexue.io import atomic_path, read_json, read_jsonl, require_files, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
@@ -736,10 +736,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     every choice among their settings is made on valid (ROUGE-L)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if network is None:
-        from kexue.config import load_section
-
-        network = load_section("seq2seq", Config)
+    network = require_network(network, "seq2seq")
     strip = network.strip_headline_notes
     data_dir = Path(data_dir)
     train_texts, train_headlines = pairs(load_articles(data_dir, "train"), strip)

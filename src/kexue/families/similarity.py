@@ -49,6 +49,7 @@ import keras
 import numpy as np
 
 from kexue.batches import SequenceBatches, pad
+from kexue.config import require_network
 from kexue.io import atomic_path, read_json, read_jsonl, require_files, write_json
 from kexue.layers.margin import (
     CosineLogits,
@@ -550,7 +551,8 @@ def bm25_scores(queries: Sequence[str], candidates: Sequence[str], terms: str, k
     return index.scores([bm25_terms(q, terms) for q in queries])
 
 
-def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None) -> dict:
+def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
+              network: Config | None = None) -> dict:
     """The peers on the same queries and candidates; every choice among their settings is made
     on valid only."""
     data_dir = Path(data_dir)
@@ -583,9 +585,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
         _, peers["bm25"] = _pick_on_valid({t: t for t in cfg.bm25_terms}, bm25)
 
     if cfg.margin_ablation:
-        from kexue.config import load_section
-
-        net = dataclasses.replace(load_section("similarity", Config), margin=0.0)
+        net = dataclasses.replace(require_network(network, "similarity"), margin=0.0)
         with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             info = train(net, data_dir, Path(tmp) / "model", None, None, family="similarity_m0")
             metrics, _ = evaluate(Path(tmp) / "model", data_dir)

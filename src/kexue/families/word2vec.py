@@ -33,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 
+from kexue.config import require_network
 from kexue.io import read_json, write_json
 from kexue.text.tokenized import sentences as tokenized_sentences
 from kexue.text.word_vectors import (
@@ -305,14 +306,12 @@ def gensim_vectors(cfg: Config, sentences: list[list[str]]) -> tuple[WordVectors
     return WordVectors(words, model.wv.vectors, counts), info
 
 
-def baselines(cfg: BaselineConfig, data_dir: str | Path) -> dict:
+def baselines(cfg: BaselineConfig, data_dir: str | Path, network: Config | None = None) -> dict:
     """Stage `baselines@word2vec`: gensim Word2Vec with the `word2vec` settings, scored here with
     the same word sets (:func:`kexue.text.word_vectors.evaluation_words`) as kexue's vectors."""
-    from kexue.config import load_section
-
     if not cfg.gensim:
         return {}
-    net = load_section("word2vec", Config)
+    net = require_network(network, "word2vec")
     vectors, info = gensim_vectors(net, list(tokenized_sentences(data_dir)))
     words = evaluation_words(data_dir, cfg.candidate_min_count, cfg.query_min_count)
     return {"gensim": {**agreement_scores(vectors, words, cfg.k), "cost": info}}

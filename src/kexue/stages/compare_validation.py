@@ -29,7 +29,7 @@ class Params:
     sentiment_members: int = field(metadata={"min": 1})  # ensemble size of the sentiment model per choice
 
 
-def _sentiment_gap(splits: dict, members: int) -> dict:
+def _sentiment_gap(splits: dict, members: int, vectors_root: Path, tokenized: Path) -> dict:
     """Train the `sentiment` section's model on one split; its valid and test accuracy."""
     from kexue.families import sentiment
 
@@ -40,13 +40,15 @@ def _sentiment_gap(splits: dict, members: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="compare-validation-") as tmp:
         for name, rows in splits.items():
             write_jsonl(Path(tmp) / "data" / f"{name}.jsonl", rows)
-        sentiment.train(cfg, Path(tmp) / "data", Path(tmp) / "model", None, None)
+        sentiment.train(cfg, Path(tmp) / "data", Path(tmp) / "model", None, None,
+                        vectors_root=vectors_root, tokenized_dir=tokenized)
         metrics, _ = sentiment.evaluate(Path(tmp) / "model", Path(tmp) / "data")
     valid, test = metrics["valid"]["accuracy"], metrics["test"]["accuracy"]
     return {"valid": valid, "test": test, "gap": round(abs(valid - test), 4), "members": members}
 
 
-def compare(prepared: Path, split: SplitParams, params: Params) -> dict:
+def compare(prepared: Path, split: SplitParams, params: Params, vectors_root: Path,
+            tokenized: Path) -> dict:
     from kexue.families.multilabel import label_vector
 
     tasks = {"reviews": lambda rows: [r["label"] for r in rows],
@@ -71,7 +73,8 @@ def compare(prepared: Path, split: SplitParams, params: Params) -> dict:
                     **selection_agreement(v, t), "valid": [round(x, 4) for x in v],
                     "test": [round(x, 4) for x in t]}
             if corpus == "reviews":
-                result["sentiment_model"] = _sentiment_gap(splits, params.sentiment_members)
+                result["sentiment_model"] = _sentiment_gap(splits, params.sentiment_members,
+                                                           vectors_root, tokenized)
             out[corpus][choice] = result
             print(f"compare_validation: {corpus} {choice}: "
                   f"{ {k: v.get('kendall_tau', v.get('gap')) for k, v in result.items()} }", file=sys.stderr)
@@ -81,6 +84,9 @@ def compare(prepared: Path, split: SplitParams, params: Params) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prepared", default="data/prepared")
+    parser.add_argument("--vectors-root", required=True,
+                        help="holds word2vec/ and glove/ (the sentiment model's word channel)")
+    parser.add_argument("--tokenized", required=True, help="the learnt lexicon (stage tokenize)")
     parser.add_argument("--out", default="metrics/validation.json")
     args = parser.parse_args(argv)
     try:
@@ -93,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         print("compare_validation: the sweep needs at least 2 models: list more c_grid or ngram_max "
               "values", file=sys.stderr)
         return 2
-    write_json(args.out, compare(Path(args.prepared), split, params))
+    write_json(args.out, compare(Path(args.prepared), split, params, Path(args.vectors_root),
+                                 Path(args.tokenized)))
     return 0
 
 

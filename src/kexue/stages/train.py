@@ -13,16 +13,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--live", required=True, help="DVCLive directory for training curves")
+    parser.add_argument("--inputs", nargs="*", default=[], metavar="NAME=PATH",
+                        help="further inputs a family reads, passed to its train() by name "
+                        "(sentiment: vectors_root, tokenized_dir, augmented_dir)")
     parser.add_argument("--resume-root", default=".checkpoints",
                         help="per-epoch backups of unfinished runs (not a DVC output); '' = off")
     args = parser.parse_args(argv)
+    inputs = dict(item.split("=", 1) for item in args.inputs if "=" in item)
+    if len(inputs) != len(args.inputs):
+        parser.error(f"--inputs takes NAME=PATH pairs, got {args.inputs}")
     family = importlib.import_module(f"kexue.families.{args.family}")
     try:
         cfg = load_section(args.family, family.Config)
     except ConfigError as err:
         print(f"train@{args.family}: {err}", file=sys.stderr)
         return 2
-    info = family.train(cfg, args.data, args.model, args.live, args.resume_root or None)
+    info = family.train(cfg, args.data, args.model, args.live, args.resume_root or None, **inputs)
     print(f"train@{args.family}: best {info['monitor']}={info['best_value']:.4f} at epoch "
           f"{info['best_epoch']}/{info['epochs_run']} in {info['train_seconds']:.0f}s", file=sys.stderr)
     return 0
