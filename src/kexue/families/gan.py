@@ -238,7 +238,7 @@ def sample(model_dir: str | Path, n: int, seed: int = 0) -> np.ndarray:
     return to_pixels(np.concatenate(out) if out else np.zeros((0, DIMS)))
 
 
-def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | Path | None = "models/image",
+def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | Path | None,
              plots_dir: str | Path | None = None, scorer: FidScorer | None = None) -> dict:
     """FMNIST-FID of ``fid_samples`` samples against the test set (and against the valid
     images), the floor, the sample grid. A GAN has no likelihood to report."""

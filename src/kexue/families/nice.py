@@ -199,7 +199,7 @@ def sample(model_dir: str | Path, n: int, seed: int = 0, temperature: float | No
     return to_pixels(np.concatenate(x) if x else np.zeros((0, DIMS)))
 
 
-def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | Path | None = "models/image",
+def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | Path | None,
              plots_dir: str | Path | None = None, scorer: FidScorer | None = None) -> dict:
     """Exact test and valid bits/dim, FMNIST-FID of ``fid_samples`` samples, the sample grid."""
     flow, info = load(model_dir)

@@ -291,7 +291,7 @@ def traversal(encoder, decoder, x: np.ndarray, steps: int = 8) -> tuple[np.ndarr
     return to_pixels(decode_mean(decoder, z)), dims
 
 
-def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | Path | None = "models/image",
+def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | Path | None,
              plots_dir: str | Path | None = None, scorer: FidScorer | None = None) -> dict:
     """Test and valid negative ELBO and importance-sampled NLL (bits/dim), FMNIST-FID of
     ``fid_samples`` samples, the sample grid and the latent traversal PNGs."""
