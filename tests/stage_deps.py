@@ -183,3 +183,60 @@ def mismatches(root: Path = ROOT) -> list[str]:
         problems += [f"{name}: lists {m} in its deps but never imports it"
                      for m in sorted(declared - required)]
     return problems
+
+
+def _command_key(cmd: str) -> tuple[str, tuple[str, ...]]:
+    words = shlex.split(cmd)
+    at = words.index("-m")
+    return words[at + 1], tuple(words[at + 2:])
+
+
+def _argv_key(argv: list[str]) -> tuple[str, tuple[str, ...]]:
+    path = Path(argv[0])
+    module = "kexue.stages." + path.stem
+    return module, tuple(argv[1:])
+
+
+def _within(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _temp_beside(path: str, outs: tuple[str, ...]) -> bool:
+    """kexue.io's atomic writes go to ``.<name>.*`` (or ``.<stem>.tmp.*``) beside the target."""
+    parent, _, name = path.rpartition("/")
+    for out in outs:
+        out_parent, _, out_name = out.rstrip("/").rpartition("/")
+        stem = out_name.rsplit(".", 1)[0]
+        if parent == out_parent and (name.startswith(f".{out_name}.")
+                                     or name.startswith(f".{stem}.tmp.")):
+            return True
+    return False
+
+
+def audit_problems(log: Path, stages: list[Stage]) -> tuple[list[str], set[str]]:
+    """(one line per undeclared read, write or params section in the audit log of
+    tests/audit/sitecustomize.py, the names of the stages the log saw)."""
+    import json
+
+    by_key = {_command_key(s.cmd): s for s in stages if "-m" in shlex.split(s.cmd)}
+    problems: set[str] = set()
+    seen: set[str] = set()
+    for line in log.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        stage = by_key.get(_argv_key(record["argv"]))
+        if stage is None:
+            problems.add(f"a process no stage runs: {' '.join(record['argv'])}")
+            continue
+        name = stage.name.split(":")[-1]
+        seen.add(name)
+        if "params" in record:
+            section = record["params"]
+            if not any(k == section or section.startswith(k + ".") or k.startswith(section + ".")
+                       for k in stage.params):
+                problems.add(f"{name}: reads params section '{section}' it does not declare")
+        elif record["write"]:
+            if not (_within(record["path"], stage.outs) or _temp_beside(record["path"], stage.outs)):
+                problems.add(f"{name}: writes {record['path']}, not a declared out")
+        elif not _within(record["path"], stage.deps + stage.outs):
+            problems.add(f"{name}: reads {record['path']}, not a declared dep")
+    return sorted(problems), seen

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kexue.comparison import comparison_block, f1_metric, paired_bootstrap
+from kexue.comparison import attach, comparison_block, f1_metric, paired_bootstrap
 
 
 def test_accuracy_difference_and_its_interval_match_the_binomial_answer():
@@ -59,3 +59,19 @@ def test_bad_input_is_a_clear_error():
         paired_bootstrap(np.ones(0), np.ones(0))
     with pytest.raises(ValueError, match="no peer"):
         comparison_block("accuracy", {"valid": [1], "test": [1]}, {})
+
+
+def test_attach_moves_per_item_results_into_the_block_and_drops_the_lists():
+    metrics = {"test": {"accuracy": 1.0}, "valid": {"accuracy": 1.0},
+               "items": {"metric": "accuracy", "kind": "mean", "valid": [1, 1, 1, 1],
+                         "test": [1, 1, 1, 1]}}
+    peers = {"strong": {"test": {}, "items": {"valid": [1, 1, 1, 0], "test": [0, 0, 1, 1]}},
+             "weak": {"test": {}, "items": {"valid": [0, 0, 0, 0], "test": [1, 1, 1, 1]}},
+             "no_items": {"test": {}}}
+    attach(metrics, peers, resamples=100)
+    assert "items" not in metrics and all("items" not in p for p in peers.values())
+    block = metrics["comparison"]
+    assert block["peer"] == "strong" and block["metric"] == "accuracy"
+    assert block["test"]["delta"] == 0.5 and block["valid"]["delta"] == 0.25
+    bare = {"test": {}, "valid": {}}
+    assert "comparison" not in attach(bare, {"p": {"items": {"valid": [1], "test": [1]}}})

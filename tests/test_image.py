@@ -220,6 +220,7 @@ def test_train_evaluate_and_classify_round_trip(tmp_path, monkeypatch, capsys):
     assert metrics["test"]["examples"] == 40 and len(rows) == 40
     assert set(metrics["test"]["per_class"]) == set(CLASSES)
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert sum(metrics["items"]["test"]) / 40 == pytest.approx(metrics["test"]["accuracy"], abs=1e-4)
     predicted = [r["predicted"] for r in rows]
     assert np.mean([p == a["actual"] for p, a in zip(predicted, rows, strict=True)]) == \
         pytest.approx(metrics["test"]["accuracy"], abs=1e-4)
@@ -290,6 +291,9 @@ def test_peers_score_on_the_same_split(tmp_path):
     for result in peers.values():
         assert result["test"]["examples"] == 40 and result["train_seconds"] >= 0
     assert peers["logistic_regression"]["test"]["accuracy"] == 1.0  # the fake classes are linearly separable
+    items = peers["random_forest"]["items"]  # right or wrong per image, in the split's order
+    assert len(items["test"]) == 40 and set(items["test"]) <= {0, 1}
+    assert sum(items["test"]) / 40 == peers["random_forest"]["test"]["accuracy"]
     skipped = baselines(dataclasses.replace(cfg, adaboost_estimators=0, forest_estimators=0), data,
                         tiny_train_config())
     assert set(skipped) == {"logistic_regression"}

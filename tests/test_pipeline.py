@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -9,6 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stage_deps import audit_problems, dvc_stages, required_sources
+
+AUDIT = Path(__file__).resolve().parent / "audit"  # its sitecustomize logs each stage's file opens
+TIMING = re.compile(r"seconds|per_second|speed")  # metrics keys that measure time, not results
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -91,6 +96,17 @@ def _ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
 
 
+def _results(repo: Path) -> dict:
+    """Every metrics file of the run without its timing keys."""
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if not TIMING.search(k)}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+    return {p.name: strip(json.loads(p.read_text())) for p in sorted((repo / "metrics").glob("*.json"))}
+
+
 def _declared_outputs(repo: Path) -> list[Path]:
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     return [repo / out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
@@ -103,9 +119,16 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "tiny profile")
 
-    first = _run(repo, "dvc", "repro")
+    log = repo.parent / "audit.jsonl"
+    first = _run(repo, "dvc", "repro", KEXUE_AUDIT_LOG=str(log),
+                 PYTHONPATH=f"{AUDIT}{os.pathsep}{repo / 'src'}")
     every_stage = set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
     assert _ran(first) == every_stage  # each stage ran once, and wrote its lock entry
+    # every file a stage opened under data/ models/ metrics/ plots/ reports/ is a declared dep or
+    # out, and every params section it loaded is declared
+    problems, audited = audit_problems(log, dvc_stages(repo))
+    assert problems == []
+    assert audited == every_stage
     assert every_stage >= {"acquire", "prepare_reviews", "prepare_people_daily", "report",
                            "tokenize", "train_word2vec", "train_ode", "train_image",
                            "evaluate_image", "baselines_image", "errors_image", "finetune_image",
@@ -171,14 +194,20 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     print(f"no-op dvc repro: {noop_seconds:.2f}s")
     assert json.loads(_run(repo, "dvc", "status", "--json").strip().splitlines()[-1]) == {}
 
-    # determinism: a forced retrain gives the same metrics (cost aside)
-    _run(repo, "dvc", "repro", "--force", "--single-item", "train@sentiment")
-    _run(repo, "dvc", "repro", "--force", "--single-item", "train@segment")
-    _run(repo, "dvc", "repro")
-    again = json.loads((repo / "metrics/sentiment.json").read_text())
-    assert again["test"] == metrics["test"] and again["valid"] == metrics["valid"]
-    segment_again = json.loads((repo / "metrics/segment.json").read_text())
-    assert segment_again["test"] == segment["test"] and segment_again["valid"] == segment["valid"]
+    # a change to one module puts exactly the stages that import it out of date
+    losses = repo / "src/kexue/losses.py"
+    original = losses.read_text()
+    losses.write_text(original + "\n# edited\n")
+    status = json.loads(_run(repo, "dvc", "status", "--json").strip().splitlines()[-1])
+    importers = {s.name.split(":")[-1] for s in dvc_stages(repo)
+                 if "src/kexue/losses.py" in required_sources(s.cmd, repo)}
+    assert importers and set(status) == importers, (status, importers)
+    losses.write_text(original)
+
+    # determinism: every stage forced to run again gives the same metrics, timings aside
+    before = _results(repo)
+    _run(repo, "dvc", "repro", "--force")
+    assert _results(repo) == before
 
     # a sentiment param change touches only the sentiment stages and what follows them
     old_dropout = yaml.safe_load((repo / "params.yaml").read_text())["sentiment"]["dropout"]

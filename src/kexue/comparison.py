@@ -92,3 +92,19 @@ def comparison_block(metric_name: str, ours: Mapping[str, np.ndarray],
     for split in ("valid", "test"):
         block[split] = paired_bootstrap(ours[split], peers[best][split], score, resamples, seed)
     return block
+
+
+def attach(metrics: dict, peers: dict, resamples: int = 1000, seed: int = 0) -> dict:
+    """Move the per-item results out of a family's ``metrics`` and ``peers`` (their ``items``:
+    ``{"valid": [...], "test": [...]}``, and for kexue also ``metric``, ``kind`` — a key of
+    :data:`METRICS` — and ``higher_is_better``) into ``metrics["comparison"]``; the per-item
+    lists themselves are not kept. A family without per-item results gets no block."""
+    ours = metrics.pop("items", None)
+    theirs = {name: peer.pop("items") for name, peer in peers.items()
+              if isinstance(peer, dict) and "items" in peer}
+    if ours is not None and theirs:
+        metrics["comparison"] = comparison_block(
+            ours["metric"], {split: ours[split] for split in ("valid", "test")}, theirs,
+            metric=ours.get("kind", "mean"), higher_is_better=ours.get("higher_is_better", True),
+            resamples=resamples, seed=seed)
+    return metrics

@@ -380,7 +380,7 @@ def load_classifier(model_dir: str | Path) -> tuple[keras.Model, dict]:
     for name in ("model.keras", "train_info.json"):
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                    "(`dvc repro train@image`)")
+                                    "(`dvc repro train_image`)")
     model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
     return model, read_json(model_dir / "train_info.json")
 
@@ -447,7 +447,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
                                                  cfg["limit_train"])
     x_test, y_test = load_split(data_dir, "test")
     y_test = y_test.astype(np.int64)
-    metrics: dict = {}
+    metrics: dict = {"items": {"metric": "accuracy", "kind": "mean"}}  # per image, for the bootstrap
     for split, (x, y) in (("test", (x_test, y_test)), ("valid", (x_valid, y_valid))):
         start = time.perf_counter()
         probs = predict_probs(model, x, tta=cfg["tta"])
@@ -455,6 +455,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         plain = predict_classes(model, x, tta=False) if cfg["tta"] else probs.argmax(1)
         metrics[split] = {**classification_scores(y, probs.argmax(1)), "tta": cfg["tta"],
                           "accuracy_without_tta": round(float(np.mean(plain == y)), 4)}
+        metrics["items"][split] = (probs.argmax(1) == y).astype(int).tolist()
         if split == "test":
             test_probs, test_seconds = probs, seconds
     metrics["cost"] = {
@@ -521,9 +522,13 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, network: Config) -> dic
         start = time.perf_counter()
         model.fit(flat["train"], y_train)
         seconds = time.perf_counter() - start
+        predicted = {split: model.predict(flat[split]) for split in ("valid", "test")}
         peers[name] = {
-            "test": classification_scores(y_test, model.predict(flat["test"])),
-            "valid": {"accuracy": round(float(np.mean(model.predict(flat["valid"]) == y_valid)), 4)},
+            "test": classification_scores(y_test, predicted["test"]),
+            "valid": {"accuracy": round(float(np.mean(predicted["valid"] == y_valid)), 4)},
+            # right (1) or wrong (0) per image, for the paired bootstrap of evaluate_image
+            "items": {"valid": (predicted["valid"] == y_valid).astype(int).tolist(),
+                      "test": (predicted["test"] == y_test).astype(int).tolist()},
             "train_seconds": round(seconds, 1),
             "params": {k: v for k, v in model.get_params().items()
                        if k in ("C", "max_iter", "n_estimators", "learning_rate", "max_depth")},

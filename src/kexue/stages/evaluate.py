@@ -1,10 +1,13 @@
-"""Stage `evaluate@<family>`: metrics on valid and test, peers merged in, plots written."""
+"""Stage `evaluate@<family>`: metrics on valid and test, peers merged in, the comparison with the
+strongest peer (paired bootstrap, where the family and its peers give per-item results), plots
+written."""
 
 import argparse
 import importlib
 import sys
 from pathlib import Path
 
+from kexue.comparison import attach
 from kexue.io import read_json, write_json
 
 
@@ -19,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     family = importlib.import_module(f"kexue.families.{args.family}")
     metrics, confusion_rows = family.evaluate(args.model, args.data)
-    ordered = {"test": metrics.pop("test"), "valid": metrics.pop("valid"),
-               "peers": read_json(args.peers), **metrics}
+    peers = read_json(args.peers)
+    ordered = attach({"test": metrics.pop("test"), "valid": metrics.pop("valid"), "peers": peers,
+                      **metrics}, peers)
     write_json(Path(args.plots) / "confusion.json", confusion_rows, indent=None)
     write_json(args.out, ordered)
     print(f"evaluate@{args.family}: test {ordered['test']}", file=sys.stderr)
