@@ -202,13 +202,16 @@ def _within(path: str, roots: tuple[str, ...]) -> bool:
 
 
 def _temp_beside(path: str, outs: tuple[str, ...]) -> bool:
-    """kexue.io's atomic writes go to ``.<name>.*`` (or ``.<stem>.tmp.*``) beside the target."""
-    parent, _, name = path.rpartition("/")
+    """Atomic writes go to a hidden ``.<name>.*`` file or folder beside the out (kexue.io's
+    ``.<name>.*.tmp`` and ``.<stem>.tmp.*``), then are renamed onto it."""
     for out in outs:
         out_parent, _, out_name = out.rstrip("/").rpartition("/")
+        prefix = f"{out_parent}/" if out_parent else ""
+        if not path.startswith(prefix):
+            continue
+        first = path[len(prefix):].split("/")[0]
         stem = out_name.rsplit(".", 1)[0]
-        if parent == out_parent and (name.startswith(f".{out_name}.")
-                                     or name.startswith(f".{stem}.tmp.")):
+        if first.startswith(f".{out_name}.") or first.startswith(f".{stem}.tmp."):
             return True
     return False
 
@@ -237,6 +240,7 @@ def audit_problems(log: Path, stages: list[Stage]) -> tuple[list[str], set[str]]
         elif record["write"]:
             if not (_within(record["path"], stage.outs) or _temp_beside(record["path"], stage.outs)):
                 problems.add(f"{name}: writes {record['path']}, not a declared out")
-        elif not _within(record["path"], stage.deps + stage.outs):
+        elif not (_within(record["path"], stage.deps + stage.outs)
+                  or _temp_beside(record["path"], stage.outs)):
             problems.add(f"{name}: reads {record['path']}, not a declared dep")
     return sorted(problems), seen

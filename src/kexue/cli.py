@@ -1,28 +1,108 @@
 """`kexue <task> ...`: run the trained models of the pipeline on new text.
 
-Input is the positional texts, or the lines of ``--file``, or standard input; output is one JSON
-object per input line on standard output.
+Input is the positional texts, or the lines of ``--file``, or standard input, in UTF-8 (a line
+that is not valid UTF-8 is an error naming the line, never echoed); output is one JSON object per
+input line on standard output, always valid JSON (a non-finite number is written as ``null``).
+A bad input, a bad argument value or a missing or damaged model is a one-line message on standard
+error and exit code 1; a malformed command line is argparse's usage message and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Iterable, Iterator
+
+# the stage that writes each command's default model, named in "train it first" hints
+TRAIN_STAGES = {"sentiment": "train@sentiment", "segment": "train@segment", "ner": "train@ner",
+                "similar": "train_word2vec", "similar-sentence": "train@similarity",
+                "title": "train@seq2seq", "classify": "train_image", "cloze": "train@cloze",
+                "vae": "train_vae", "nice": "train_nice", "gan": "train_gan"}
+MAX_IMAGE_PIXELS = 25_000_000  # `classify` refuses larger pictures (decompression bombs)
+
+
+class CliError(Exception):
+    """A problem with the user's input or model: printed as one line, exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def _decode_lines(data: bytes, source: str) -> list[str]:
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out = []
+    for number, raw in enumerate(lines, 1):
+        try:
+            out.append(raw.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError as err:
+            raise CliError(f"{source}: line {number} is not valid UTF-8 (byte {err.start + 1} of "
+                           "the line): save the input as UTF-8") from None
+    return out
+
+
+def _read_stdin() -> list[str]:
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream (tests, embedding): already decoded
+        return [line.rstrip("\n") for line in sys.stdin]
+    return _decode_lines(buffer.read(), "standard input")
+
+
+def read_file_lines(path: str, option: str) -> list[str]:
+    """The lines of a UTF-8 text file, or a :class:`CliError` naming the option and the problem."""
+    if os.path.isdir(path):
+        raise CliError(f"{option} {path} is a directory: give a text file, one item per line")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise CliError(f"cannot read {option} {path}: {err.strerror}") from None
+    return _decode_lines(data, f"{option} {path}")
 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
     if args.text:
         return list(args.text)
     if args.file:
-        if args.file == "-":
-            return [line.rstrip("\n") for line in sys.stdin]
-        with open(args.file, encoding="utf-8") as handle:
-            return [line.rstrip("\n") for line in handle]
+        return _read_stdin() if args.file == "-" else read_file_lines(args.file, "--file")
     if sys.stdin.isatty():
-        raise SystemExit("kexue: give texts as arguments, --file PATH, or pipe them on stdin")
-    return [line.rstrip("\n") for line in sys.stdin]
+        raise CliError("give texts as arguments, --file PATH, or pipe them on stdin", code=2)
+    return _read_stdin()
+
+
+def _finite(node):
+    """``node`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(node, float):
+        return node if math.isfinite(node) else None
+    if isinstance(node, dict):
+        return {k: _finite(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_finite(v) for v in node]
+    return node
+
+
+def load_model(command: str, loader, path, stage: str | None = None):
+    """``loader(path)``, or a :class:`CliError` that says whether the model is missing or damaged
+    and which stage writes it."""
+    stage = stage or TRAIN_STAGES[command]
+    try:
+        return loader(path)
+    except FileNotFoundError as err:
+        raise CliError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - a damaged file surfaces as many error types
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CliError(f"cannot load the model in {path} ({type(err).__name__}: {detail}): it is "
+                       f"damaged or from another version; retrain it (`dvc repro {stage}`)") from None
+
+
+def _positive(value: int, option: str) -> None:
+    if value < 1:
+        raise CliError(f"{option} must be >= 1, got {value}")
 
 
 def _batched(items: list[str], size: int) -> Iterator[list[str]]:
@@ -32,19 +112,15 @@ def _batched(items: list[str], size: int) -> Iterator[list[str]]:
 
 def _emit(rows: Iterable[dict]) -> None:
     for row in rows:
-        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(_finite(row), ensure_ascii=False, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
 def _serve(command: str, loader, args: argparse.Namespace, rows) -> int:
     """Load the command's model, run ``rows(model, texts)`` over the input in chunks and print
-    its JSON lines; a missing model is a one-line error and exit code 1."""
+    its JSON lines."""
     texts = _inputs(args)
-    try:
-        model = loader(args.model)
-    except FileNotFoundError as err:
-        print(f"kexue {command}: {err}", file=sys.stderr)
-        return 1
+    model = load_model(command, loader, args.model)
     for chunk in _batched(texts, 1024):
         _emit(rows(model, chunk))
     return 0
@@ -90,12 +166,12 @@ def similar(args: argparse.Namespace) -> int:
 
     from kexue.text.word_vectors import WordVectors
 
+    _positive(args.k, "-k")
     model = Path(f"models/{args.model}") if args.model in ("word2vec", "glove") else Path(args.model)
-    try:
-        vectors = WordVectors.load(model)
-    except FileNotFoundError as err:
-        print(f"kexue similar: {err}", file=sys.stderr)
-        return 1
+    stage = "train_glove" if args.model == "glove" else "train_word2vec"
+    if not (model / "vectors.npy").is_file():
+        raise CliError(f"{model} holds no trained vectors: train them first (`dvc repro {stage}`)")
+    vectors = load_model("similar", WordVectors.load, model, stage)
     status = 0
     for word in args.word:
         if word not in vectors:
@@ -116,13 +192,7 @@ def similar_sentence(args: argparse.Namespace) -> int:
 
     from kexue.families.similarity import SentenceEncoder
 
-    try:
-        with open(args.among, encoding="utf-8") as handle:
-            candidates = [line.strip() for line in handle if line.strip()]
-    except OSError as err:
-        print(f"kexue similar-sentence: cannot read --among {args.among}: {err.strerror}",
-              file=sys.stderr)
-        return 1
+    candidates = [line.strip() for line in read_file_lines(args.among, "--among") if line.strip()]
     if not candidates:
         print(f"kexue similar-sentence: --among {args.among} has no non-empty lines", file=sys.stderr)
         return 1
@@ -130,11 +200,7 @@ def similar_sentence(args: argparse.Namespace) -> int:
         print(f"kexue similar-sentence: -k must be >= 1, got {args.k}", file=sys.stderr)
         return 1
     texts = _inputs(args)
-    try:
-        encoder = SentenceEncoder(args.model)
-    except FileNotFoundError as err:
-        print(f"kexue similar-sentence: {err}", file=sys.stderr)
-        return 1
+    encoder = load_model("similar-sentence", SentenceEncoder, args.model)
     candidate_vectors = encoder.vectors(candidates)  # (candidates, dim), unit rows
     for chunk in _batched(texts, 1024):
         scores = encoder.vectors(chunk) @ candidate_vectors.T  # (queries, candidates): cosines
@@ -162,11 +228,7 @@ def title(args: argparse.Namespace) -> int:
         print(f"kexue title: input {empty[0]} of {len(texts)} is empty: give each article's first "
               "paragraph as one non-empty line", file=sys.stderr)
         return 1
-    try:
-        model = Headliner(args.model)
-    except FileNotFoundError as err:
-        print(f"kexue title: {err}", file=sys.stderr)
-        return 1
+    model = load_model("title", Headliner, args.model)
     for chunk in _batched(texts, 256):
         _emit({"text": t, "title": headline, "log_prob": round(score, 4)}
               for t, (headline, score) in zip(chunk, model.titles(chunk, args.beam), strict=True))
@@ -183,16 +245,8 @@ def classify(args: argparse.Namespace) -> int:
     if args.k < 1:
         print(f"kexue classify: -k must be >= 1, got {args.k}", file=sys.stderr)
         return 1
-    try:
-        images = np.stack([read_image(path, args.invert) for path in args.image])  # (n, 28, 28)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"kexue classify: {err}", file=sys.stderr)
-        return 1
-    try:
-        model, info = load_classifier(args.model)
-    except FileNotFoundError as err:
-        print(f"kexue classify: {err}", file=sys.stderr)
-        return 1
+    images = np.stack([_read_picture(read_image, path, args.invert) for path in args.image])  # (n, 28, 28)
+    model, info = load_model("classify", load_classifier, args.model)
     classes = info["classes"]
     probs = predict_probs(model, images, tta=info["config"]["tta"])
     rows = []
@@ -202,6 +256,29 @@ def classify(args: argparse.Namespace) -> int:
                      "top": [{"label": classes[int(i)], "prob": round(float(row[i]), 4)} for i in order]})
     _emit(rows)
     return 0
+
+
+def _read_picture(read_image, path: str, invert: str):
+    """``read_image(path)`` with its size bounded (:data:`MAX_IMAGE_PIXELS`) and every problem
+    of the file as a :class:`CliError`."""
+    import warnings
+
+    from PIL import Image
+
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a directory: give picture files")
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return read_image(path, invert)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CliError(f"{path}: more than {MAX_IMAGE_PIXELS:,} pixels: give a smaller picture "
+                       "(Fashion-MNIST pictures are 28 x 28)") from None
+    except FileNotFoundError as err:
+        raise CliError(str(err)) from None
+    except (OSError, ValueError, SyntaxError) as err:  # PIL raises all three for damaged files
+        raise CliError(f"{path}: not a picture this command can read ({err})") from None
 
 
 BLANK_MARKER = "___"  # three underscores mark the blank in a `kexue cloze` query
@@ -250,8 +327,8 @@ def cloze(args: argparse.Namespace) -> int:
     if not document:
         print("kexue cloze: the document is empty", file=sys.stderr)
         return 1
+    reader = load_model("cloze", ClozeReader, args.model)
     try:
-        reader = ClozeReader(args.model)
         ranked = reader.rank(query, [w for w, _ in document], [t for _, t in document], args.k)
     except (FileNotFoundError, ValueError) as err:
         print(f"kexue cloze: {err}", file=sys.stderr)
@@ -276,12 +353,15 @@ def generate(args: argparse.Namespace) -> int:
     if args.columns < 1:
         print(f"kexue generate: --columns must be >= 1, got {args.columns}", file=sys.stderr)
         return 1
+    out = os.path.abspath(args.out)
+    if os.path.isdir(out) or not out.lower().endswith(".png"):
+        raise CliError(f"--out {args.out} must name a .png file to write")
+    if not os.path.isdir(os.path.dirname(out)):
+        raise CliError(f"--out {args.out}: the folder {os.path.dirname(out)} does not exist")
     family = importlib.import_module(f"kexue.families.{args.model}")
-    try:
-        images = family.sample(args.model_dir or f"models/{args.model}", args.n, seed=args.seed)
-    except FileNotFoundError as err:
-        print(f"kexue generate: {err}", file=sys.stderr)
-        return 1
+    model_dir = args.model_dir or f"models/{args.model}"
+    images = load_model(args.model, lambda path: family.sample(path, args.n, seed=args.seed),
+                        model_dir)
     save_grid(images, args.out, columns=min(args.columns, args.n))
     _emit([{"model": args.model, "images": int(len(images)), "out": args.out}])
     return 0
@@ -356,7 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CliError as err:
+        print(f"kexue {args.command}: {err}", file=sys.stderr)
+        return err.code
+    except BrokenPipeError:  # the reader closed the pipe (e.g. `| head`): nothing more to say
+        return 0
 
 
 if __name__ == "__main__":
