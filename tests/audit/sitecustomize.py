@@ -34,7 +34,9 @@ def _install(path: str) -> None:
                 if isinstance(target, int):
                     return
                 target = os.path.relpath(os.path.abspath(os.fsdecode(target)))
-                if target.split(os.sep)[0] not in _WATCHED:
+                # a folder opened for its descriptor (shutil.rmtree walks with dir_fd, so its
+                # names are not relative to the working directory): no file is read
+                if target.split(os.sep)[0] not in _WATCHED or os.path.isdir(target):
                     return
                 record = {"argv": argv, "path": target.replace(os.sep, "/"),
                           "write": bool((flags or 0) & _WRITE)}
