@@ -68,3 +68,20 @@ def test_small_values_keep_four_significant_digits():
 
     assert _fmt(0.001869) == "0.001869"  # an FID floor: 4 decimals would print 0.0019
     assert _fmt(0.5) == "0.5000" and _fmt(0.0) == "0.0000" and _fmt(12) == "12"
+
+
+def test_comparison_rows_lead_and_say_ahead_tied_or_behind(tmp_path):
+    def block(delta, ci, higher=True):
+        return {"metric": "accuracy", "higher_is_better": higher, "peer": "p",
+                "test": {"kexue": 0.9, "peer": 0.9 - delta, "delta": delta, "ci95": ci, "n": 100},
+                "valid": {"kexue": 0.9, "peer": 0.8, "delta": 0.1, "ci95": [0.05, 0.15], "n": 50}}
+    write_json(tmp_path / "a.json", {"test": {"accuracy": 0.9}, "comparison": block(0.02, [0.01, 0.03])})
+    write_json(tmp_path / "b.json", {"test": {"accuracy": 0.9}, "comparison": block(0.01, [-0.01, 0.03])})
+    write_json(tmp_path / "c.json", {"test": {"accuracy": 0.9}, "comparison": block(0.02, [0.01, 0.03], False)})
+    write_json(tmp_path / "d.json", {"test": {"accuracy": 0.9}})
+    text = render(tmp_path)
+    assert text.index("strongest peer") < text.index("| family | test metric |")
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines()
+            if line.startswith("| ") and "[" in line}
+    assert "**ahead**" in rows["a"] and "tied" in rows["b"] and "**behind**" in rows["c"]
+    assert "d" not in rows and "+0.0200 [+0.0100, +0.0300]" in rows["a"]

@@ -39,6 +39,31 @@ def results_table(metrics_dir: str | Path = "metrics") -> str:
     return "\n".join(lines) + "\n"
 
 
+def comparison_table(metrics_dir: str | Path = "metrics") -> str:
+    """One row per family with a ``comparison`` block: kexue and its strongest peer (chosen on
+    valid) on test, the difference with its paired-bootstrap 95% interval, and the verdict — ahead
+    or behind when the interval excludes 0, tied when it does not."""
+    lines = ["| family | metric | kexue | strongest peer (on valid) | peer | Δ test [95% CI] | "
+             "verdict | Δ valid [95% CI] | n test |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = 0
+    for path in sorted(Path(metrics_dir).glob("*.json")):
+        data = read_json(path)
+        block = data.get("comparison") if isinstance(data, dict) else None
+        if not block:
+            continue
+        test, valid = block["test"], block["valid"]
+        low, high = test["ci95"]
+        sign = 1 if block.get("higher_is_better", True) else -1
+        verdict = ("**ahead**" if sign * low > 0 and sign * high > 0 else
+                   "**behind**" if sign * low < 0 and sign * high < 0 else "tied")
+        lines.append(f"| {path.stem} | {block['metric']} | {_fmt(test['kexue'])} | {block['peer']} | "
+                     f"{_fmt(test['peer'])} | {test['delta']:+.4f} [{low:+.4f}, {high:+.4f}] | "
+                     f"{verdict} | {valid['delta']:+.4f} [{valid['ci95'][0]:+.4f}, "
+                     f"{valid['ci95'][1]:+.4f}] | {test['n']} |")
+        rows += 1
+    return "\n".join(lines) + "\n" if rows else ""
+
+
 def _flat_counts(counts: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in counts.items():
@@ -88,11 +113,16 @@ def validation_table(metrics_dir: str | Path = "metrics") -> str:
 
 
 def render(metrics_dir: str | Path = "metrics") -> str:
+    comparison = comparison_table(metrics_dir)
+    comparison = (f"Each family against its strongest peer (chosen on valid; paired bootstrap over "
+                  f"the test items, 1,000 resamples; a verdict only where the interval excludes "
+                  f"0):\n\n{comparison}\nEvery metric, kexue and all peers:\n\n"
+                  if comparison else "")
     validation = validation_table(metrics_dir)
     validation = (f"\nRandom vs adversarial validation sets (stage `compare_validation`; score: "
                   f"reviews accuracy, People's Daily tag-kind micro F1):\n\n{validation}"
                   if validation else "")
-    return (f"{results_table(metrics_dir)}{validation}\nPrepared data (reviews after deduplication and "
+    return (f"{comparison}{results_table(metrics_dir)}{validation}\nPrepared data (reviews after deduplication and "
             f"conflict removal; People's Daily split by date):\n\n"
             f"{data_table(metrics_dir)}")
 
