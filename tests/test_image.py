@@ -309,14 +309,26 @@ def test_finetune_pretrains_then_compares_with_scratch(tmp_path):
 
     data = write_fake_fashion(tmp_path / "fmnist")
     cfg = FinetuneConfig(pretrain_classes=[0, 1, 2, 3, 4], target_classes=[5, 6, 7, 8, 9],
-                         labels_per_class=6, valid_per_class=2, pretrain_epochs=1, epochs=2,
-                         batch_size=10, learning_rate=0.02, lr_multipliers={"stem*": 0.1}, seed=0)
+                         labels_per_class=6, valid_per_class=2, pretrain_epochs=1, epochs=1,
+                         patience=1, max_epochs=2, batch_size=10, learning_rate=0.02,
+                         lr_multipliers={"stem*": 0.1}, seed=0)
     result = finetune(cfg, tiny_train_config(), data)
+    # patience 1: a best epoch at the end of the 1-epoch budget is still improving, so each arm
+    # is trained again with 2 epochs (max_epochs), the same rule for both
+    for arm in ("finetuned", "scratch"):
+        assert [b["epochs"] for b in result[arm]["budgets"]] == [1, 2]
+        assert result[arm]["epochs"] == 2
+    again = finetune(cfg, tiny_train_config(), data)
+    for arm in ("finetuned", "scratch"):  # seeded end to end: the same accuracies again
+        assert again[arm]["test_accuracy"] == result[arm]["test_accuracy"]
+        assert again[arm]["budgets"] == result[arm]["budgets"]
     assert result["task"] == {"classes": CLASSES[5:], "train_images": 30, "valid_images": 10, "test_images": 20}
     assert result["pretrain"]["train_images"] == 50
     assert result["finetuned"]["layers_copied"] == len([la for la in base.layers if la.weights]) - 1
     assert result["gain_points"] == pytest.approx(
         100 * (result["finetuned"]["test_accuracy"] - result["scratch"]["test_accuracy"]), abs=0.01)
+    with pytest.raises(ConfigError, match="max_epochs = 1 is below"):
+        finetune(dataclasses.replace(cfg, epochs=2, max_epochs=1), tiny_train_config(), data)
     with pytest.raises(ConfigError, match=r"classes \[4\] are both"):
         finetune(dataclasses.replace(cfg, target_classes=[4, 5]), tiny_train_config(), data)
     with pytest.raises(ValueError, match="fewer than the 50 asked for"):

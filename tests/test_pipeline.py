@@ -88,7 +88,7 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["image"]["warmup_epochs"] = 0.5
     params["baselines"]["image"].update(logistic_max_iter=20, adaboost_estimators=2, forest_estimators=3)
     params["finetune"].update(labels_per_class=10, valid_per_class=5, pretrain_epochs=1, epochs=1,
-                              batch_size=10)
+                              max_epochs=1, batch_size=10)
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
 
 

@@ -549,7 +549,12 @@ class FinetuneConfig:
     labels_per_class: int = field(metadata={"min": 1})  # labelled training images per target class
     valid_per_class: int = field(metadata={"min": 1})  # labelled valid images per target class (picks the epoch)
     pretrain_epochs: int = field(metadata={"min": 1})
-    epochs: int = field(metadata={"min": 1})  # fine-tuning epochs, and the from-scratch run's
+    epochs: int = field(metadata={"min": 1})  # first epoch budget of each arm (fine-tuned, from scratch)
+    # an arm whose best valid epoch falls within `patience` epochs of its budget was still
+    # improving: it is trained again from its start with twice the epochs, up to `max_epochs`
+    # (the same rule for both arms)
+    patience: int = field(metadata={"min": 0})
+    max_epochs: int = field(metadata={"min": 1})
     batch_size: int = field(metadata={"min": 1})
     learning_rate: float = field(metadata={"min": 0.0})  # of both small-data runs
     lr_multipliers: dict[str, float]  # fine-tuning: {layer pattern: multiplier} (kexue.optimizers)
@@ -620,10 +625,16 @@ def finetune(cfg: FinetuneConfig, image_cfg: Config, data_dir: str | Path) -> di
         return dataclasses.replace(image_cfg, fit=fit_cfg,
                                    warmup_epochs=min(image_cfg.warmup_epochs, epochs / 4))
 
+    if cfg.max_epochs < cfg.epochs:
+        from kexue.config import ConfigError
+
+        raise ConfigError(f"finetune.max_epochs = {cfg.max_epochs} is below finetune.epochs = "
+                          f"{cfg.epochs}: set max_epochs >= epochs")
     # 1. the backbone: every training image of the pretraining classes
     pre = run_cfg(cfg.pretrain_epochs, image_cfg.fit.batch_size, image_cfg.fit.optimizer.learning_rate)
     xp, yp = _class_subset(x_train, y_train, cfg.pretrain_classes, None, cfg.seed)
     xpv, ypv = _class_subset(x_valid, y_valid, cfg.pretrain_classes, None, cfg.seed)
+    seed_everything(cfg.seed, image_cfg.fit.deterministic)  # the initial weights, too
     base = build_model(dataclasses.replace(pre, tta=False), name="pretrained")
     base = with_new_head(base, len(cfg.pretrain_classes), "pretrained")
     start = time.perf_counter()
@@ -632,24 +643,34 @@ def finetune(cfg: FinetuneConfig, image_cfg: Config, data_dir: str | Path) -> di
     pretrain_seconds = time.perf_counter() - start
 
     # 2. the small task, fine-tuned and from scratch on the same images
-    small = run_cfg(cfg.epochs, cfg.batch_size, cfg.learning_rate)
     xs, ys = _class_subset(x_train, y_train, cfg.target_classes, cfg.labels_per_class, cfg.seed)
     xsv, ysv = _class_subset(x_valid, y_valid, cfg.target_classes, cfg.valid_per_class, cfg.seed + 1)
     xt, yt = _class_subset(x_test, y_test.astype(np.int64), cfg.target_classes, None, cfg.seed)
     results = {}
     for arm in ("finetuned", "scratch"):
-        model = with_new_head(build_model(small, name=arm), len(cfg.target_classes), arm)
-        multipliers = {}
-        if arm == "finetuned":  # the pretrained backbone's weights, copied layer by layer
-            copied = copy_backbone(base, model)
-            multipliers = cfg.lr_multipliers
-        start = time.perf_counter()
-        model, result = train_network(small, xs, ys, xsv, ysv, model=model, lr_multipliers=multipliers)
+        epochs, budgets, start = cfg.epochs, [], time.perf_counter()
+        while True:
+            small = run_cfg(epochs, cfg.batch_size, cfg.learning_rate)
+            seed_everything(cfg.seed, image_cfg.fit.deterministic)  # the same start for every budget
+            model = with_new_head(build_model(small, name=arm), len(cfg.target_classes), arm)
+            multipliers = {}
+            if arm == "finetuned":  # the pretrained backbone's weights, copied layer by layer
+                copied = copy_backbone(base, model)
+                multipliers = cfg.lr_multipliers
+            model, result = train_network(small, xs, ys, xsv, ysv, model=model,
+                                          lr_multipliers=multipliers)
+            budgets.append({"epochs": epochs, "best_epoch": result.best_epoch,
+                            "valid_accuracy": round(float(result.best_value), 4)})
+            if result.best_epoch <= epochs - cfg.patience or epochs >= cfg.max_epochs:
+                break
+            epochs = min(2 * epochs, cfg.max_epochs)
         seconds = time.perf_counter() - start
         pred = predict_classes(model, xt, tta=small.tta)
         results[arm] = {"test_accuracy": round(float(np.mean(pred == yt)), 4),
                         "valid_accuracy": round(float(result.best_value), 4),
-                        "best_epoch": result.best_epoch, "train_seconds": round(seconds, 1)}
+                        "best_epoch": result.best_epoch, "epochs": epochs,
+                        "still_improving": bool(result.best_epoch > epochs - cfg.patience),
+                        "budgets": budgets, "train_seconds": round(seconds, 1)}
         if arm == "finetuned":
             results[arm]["layers_copied"] = copied
     return {
