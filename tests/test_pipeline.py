@@ -204,10 +204,18 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     assert importers and set(status) == importers, (status, importers)
     losses.write_text(original)
 
-    # determinism: every stage forced to run again gives the same metrics, timings aside
+    # determinism: every stage forced to run again gives the same metrics, timings aside; the
+    # one exception is the gensim peer, whose worker threads race (gensim documents it), held to
+    # the tolerance stated in params.yaml (baselines.word2vec.threads)
     before = _results(repo)
     _run(repo, "dvc", "repro", "--force")
-    assert _results(repo) == before
+    after = _results(repo)
+    for name in ("word2vec.json", "glove.json"):
+        ours, theirs = (r[name]["peers"].pop("gensim")["test"] for r in (before, after))
+        assert set(ours) == set(theirs)
+        for key, value in ours.items():
+            assert theirs[key] == pytest.approx(value, abs=0.02), (name, key)
+    assert after == before
 
     # a sentiment param change touches only the sentiment stages and what follows them
     old_dropout = yaml.safe_load((repo / "params.yaml").read_text())["sentiment"]["dropout"]
