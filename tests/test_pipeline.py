@@ -47,10 +47,11 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["sentiment"]["fit"]["epochs"] = 1
     params["baselines"]["sentiment"]["c_grid"] = [1.0]
     params["prepare_people_daily"]["limit_lines"] = 300
-    for family in ("segment", "ner"):
+    for family in ("segment", "ner", "segment_closed"):
         params[family].update(embedding_dim=8, units=16, layers=1, members=1)
         params[family]["fit"]["epochs"] = 1
     params["baselines"]["segment"]["softmax_ablation"] = False
+    params["baselines"]["segment_closed"].update(crfsuite_c1=[0.1], crfsuite_max_iterations=20)
     params["multilabel"].update(embedding_dim=8, units=16, layers=1)
     params["multilabel"]["fit"]["epochs"] = 1
     params["baselines"]["multilabel"].update(losses=["bce"], c_grid=[1.0])

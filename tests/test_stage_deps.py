@@ -98,3 +98,10 @@ def test_no_stage_module_reads_params_yaml_or_a_path_constant_of_another_stage()
             offenders += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in re.finditer(pattern, text)
                           if path.name != "config.py"]
     assert offenders == []
+
+
+def test_commands_survive_the_lock_file_round_trip():
+    """dvc.lock folds long commands at spaces, and a doubled space or a trailing one does not
+    come back: the stage would look changed on every run."""
+    bad = [s.name for s in dvc_stages(ROOT) if "  " in s.cmd or s.cmd != s.cmd.strip()]
+    assert bad == []

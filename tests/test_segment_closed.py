@@ -1,0 +1,57 @@
+"""The closed track: no external word list, CRFsuite and maximum matching as peers, per-line word
+counts for the paired comparison."""
+
+import numpy as np
+import pytest
+from conftest import tiny_tagger_config
+
+from kexue.comparison import attach, f1_metric
+from kexue.config import ConfigError, parse
+from kexue.families import segment_closed
+from kexue.io import write_jsonl
+
+LINES = [["我们", "在", "北京", "工作", "。"], ["张", "三", "去", "上海", "。"],
+         ["新华社", "记者", "报道", "。"], ["我们", "去", "北京", "。"]]
+
+
+@pytest.fixture(scope="module")
+def lines(tmp_path_factory):
+    root = tmp_path_factory.mktemp("closed")
+    for split, repeat in (("train", 12), ("valid", 2), ("test", 2)):
+        write_jsonl(root / f"{split}.jsonl", [{"line": i, "text": "".join(w), "words": w}
+                                               for i, w in enumerate(LINES * repeat)])
+    return root
+
+
+def test_word_counts_sum_to_the_corpus_f1():
+    gold = [["我们", "在"], ["北京", "。"]]
+    predicted = [["我", "们", "在"], ["北京", "。"]]
+    counts = segment_closed.word_counts(gold, predicted)
+    assert counts == [[1, 3, 2], [2, 2, 2]]
+    assert float(f1_metric(np.array(counts).sum(0), 2)) == pytest.approx(2 * 3 / (5 + 4))
+
+
+def test_an_external_dictionary_is_refused(lines, tmp_path):
+    cfg = parse(segment_closed.Config, {**tiny_tagger_config(16, 1, 1), "dictionary": "jieba"},
+                "segment_closed")
+    with pytest.raises(ConfigError, match="segment_closed.dictionary"):
+        segment_closed.train(cfg, lines, tmp_path / "m", None)
+
+
+def test_model_and_peers_give_aligned_counts_for_the_comparison(lines, tmp_path):
+    cfg = parse(segment_closed.Config, tiny_tagger_config(16, 2, 25), "segment_closed")
+    segment_closed.train(cfg, lines, tmp_path / "m", None)
+    metrics, _ = segment_closed.evaluate(tmp_path / "m", lines)
+    peers = segment_closed.baselines(segment_closed.BaselineConfig(
+        crfsuite_c1=[0.0, 1.0], crfsuite_c2=[0.01], crfsuite_max_iterations=50,
+        max_match_longest=4), lines)
+    assert set(peers) == {"crfsuite", "max_match"} and metrics["track"] == "closed"
+    assert peers["crfsuite"]["chosen"]["c1"] in (0.0, 1.0)
+    assert len(peers["crfsuite"]["chosen"]["candidates"]) == 2
+    assert peers["crfsuite"]["test"]["f1"] == 1.0  # the toy lines are learnt exactly
+    for system in (metrics, *peers.values()):
+        assert len(system["items"]["test"]) == 8 and len(system["items"]["valid"]) == 8
+    attach(metrics, peers, resamples=50)
+    block = metrics["comparison"]
+    assert block["metric"] == "f1" and block["test"]["kexue"] == metrics["test"]["f1"]
+    assert block["test"]["peer"] == peers[block["peer"]]["test"]["f1"]
