@@ -114,6 +114,8 @@ def test_ner_learns_entities_and_scores_them(toy_data, tmp_path):
     assert rec.spans(["张三去上海。"]) == [[(0, 2, "PER"), (3, 5, "LOC")]]
     metrics, _ = ner.evaluate(tmp_path / "ner", toy_data)
     assert metrics["test"]["f1"] == 1.0 and metrics["test"]["per_type"]["ORG"]["gold"] == 2
+    counts = metrics["items"]["test"]  # per line [right, predicted, gold], for the bootstrap
+    assert [sum(c[i] for c in counts) for i in (0, 2)] == [metrics["test"]["entities"]] * 2
 
 
 def test_max_match_takes_the_longest_vocabulary_word():
@@ -206,3 +208,22 @@ def test_a_seed_ensemble_is_one_saved_model_with_averaged_transitions(toy_data, 
     fast = _in_bfloat16(tmp_path / "m")
     assert fast.tagger.model.get_layer("member0").get_layer("conv0").compute_dtype == "bfloat16"
     assert fast.cut(TEXTS) == seg.cut(TEXTS)
+
+
+def test_gazetteer_length_filter_is_chosen_on_valid(tmp_path):
+    """A one-character training entity (the surname 王 tagged alone) matches inside other words
+    everywhere: valid F1 prefers the lexicon without it, and every peer gives per-line counts."""
+    train = [{"text": "王说北京好", "entities": [[0, 1, "PER"], [2, 4, "LOC"]]},
+             {"text": "去北京了", "entities": [[1, 3, "LOC"]]}]
+    held = [{"text": "王府井在北京", "entities": [[4, 6, "LOC"]]},
+            {"text": "北京很大", "entities": [[0, 2, "LOC"]]}]
+    for split, rows in (("train", train), ("valid", held), ("test", held)):
+        write_jsonl(tmp_path / f"{split}.jsonl", [{"line": i, "words": list(r["text"]), **r}
+                                                  for i, r in enumerate(rows)])
+    peers = ner.baselines(ner.BaselineConfig(gazetteer_min_count=1, gazetteer_min_lengths=[1, 2],
+                                             softmax_ablation=False), tmp_path)
+    gazetteer = peers["gazetteer"]
+    assert gazetteer["min_length"] == 2 and gazetteer["valid"]["f1"] == 1.0
+    assert gazetteer["tried"]["1"]["valid_f1"] < 1.0
+    assert gazetteer["items"]["test"] == [[1, 1, 1], [1, 1, 1]]
+    assert ner.entity_counts([[(0, 1, "PER")]], [[(0, 1, "PER"), (2, 3, "LOC")]]) == [[1, 2, 1]]

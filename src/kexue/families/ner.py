@@ -80,9 +80,19 @@ def entity_scores(gold: Sequence[Sequence[Span]], predicted: Sequence[Sequence[S
             "entities": micro["gold"], "per_type": {kind: _prf(*c) for kind, c in counts.items()}}
 
 
+def entity_counts(gold: Sequence[Sequence[Span]], predicted: Sequence[Sequence[Span]]) -> list[list[int]]:
+    """Per line ``[entities right, predicted, gold]`` (all types): summed over any set of lines
+    they give that set's micro F1 (the statistics of the paired bootstrap)."""
+    out = []
+    for gold_spans, pred_spans in zip(gold, predicted, strict=True):
+        g, p = {tuple(s) for s in gold_spans}, {tuple(s) for s in pred_spans}
+        out.append([len(g & p), len(p), len(g)])
+    return out
+
+
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     recognizer = Recognizer(model_dir)
-    metrics: dict = {}
+    metrics: dict = {"items": {"metric": "f1", "kind": "f1"}}  # per line, for the bootstrap
     seconds = chars = 0.0
     for split in ("test", "valid"):
         rows = load_rows(data_dir, split)
@@ -92,6 +102,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         if split == "test":
             seconds, chars = time.perf_counter() - start, sum(len(t) for t in texts)
         metrics[split] = entity_scores([r["entities"] for r in rows], predicted)
+        metrics["items"][split] = entity_counts([r["entities"] for r in rows], predicted)
         if split == "test":
             gold_tags = [bio_tags(len(t), map(tuple, r["entities"])) for t, r in zip(texts, rows, strict=True)]
             pred_tags = [bio_tags(len(t), spans) for t, spans in zip(texts, predicted, strict=True)]
@@ -123,6 +134,9 @@ def gazetteer_spans(text: str, lexicon: dict[str, str], longest: int) -> list[Sp
 @dataclass(frozen=True)
 class BaselineConfig:
     gazetteer_min_count: int = field(metadata={"min": 0})  # entity strings seen this often in train form the lexicon (0 = off)
+    # shortest entity string kept in the lexicon, each tried; the best on valid F1 is kept (one-
+    # character strings such as the surnames 王 and 周 match everywhere)
+    gazetteer_min_lengths: list[int]
     softmax_ablation: bool  # train the `ner` network with a per-character softmax instead of the CRF
 
 
@@ -132,22 +146,35 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     splits = {s: load_rows(data_dir, s) for s in ("test", "valid")}
     peers: dict = {}
 
-    def score(name: str, spans_of, extra: dict | None = None) -> None:
-        peers[name] = {split: entity_scores([r["entities"] for r in rows],
-                                            spans_of([r["text"] for r in rows]))
-                       for split, rows in splits.items()}
+    def score(name: str, spans_of, extra: dict | None = None) -> dict:
+        peers[name] = {"items": {}}
+        for split, rows in splits.items():
+            gold, predicted = [r["entities"] for r in rows], spans_of([r["text"] for r in rows])
+            peers[name][split] = entity_scores(gold, predicted)
+            peers[name]["items"][split] = entity_counts(gold, predicted)
         peers[name].update(extra or {})
+        return peers[name]
 
     if cfg.gazetteer_min_count:
         kinds: dict[str, Counter] = {}
         for row in load_rows(data_dir, "train"):
             for start, end, kind in row["entities"]:
                 kinds.setdefault(row["text"][start:end], Counter())[kind] += 1
-        lexicon = {text: c.most_common(1)[0][0] for text, c in kinds.items()
-                   if sum(c.values()) >= cfg.gazetteer_min_count}
-        longest = max(map(len, lexicon), default=1)
-        score("gazetteer", lambda texts: [gazetteer_spans(t, lexicon, longest) for t in texts],
-              {"lexicon_size": len(lexicon)})
+        if not cfg.gazetteer_min_lengths:
+            raise ValueError("baselines.ner.gazetteer_min_lengths is empty: list at least one "
+                             "shortest entity length to try, e.g. [1, 2, 3]")
+        candidates = {}
+        for min_length in cfg.gazetteer_min_lengths:
+            lexicon = {text: c.most_common(1)[0][0] for text, c in kinds.items()
+                       if sum(c.values()) >= cfg.gazetteer_min_count and len(text) >= min_length}
+            longest = max(map(len, lexicon), default=1)
+            candidates[min_length] = score(
+                "gazetteer", lambda texts, lex=lexicon, n=longest: [gazetteer_spans(t, lex, n) for t in texts],
+                {"lexicon_size": len(lexicon), "min_length": min_length})
+        best = max(candidates, key=lambda n: (candidates[n]["valid"]["f1"], -n))  # valid only
+        peers["gazetteer"] = {**candidates[best], "tried": {
+            str(n): {"valid_f1": c["valid"]["f1"], "lexicon_size": c["lexicon_size"]}
+            for n, c in candidates.items()}}
     if cfg.softmax_ablation:
         import tempfile
 
