@@ -198,6 +198,10 @@ def test_tiny_train_evaluate_and_predict(trained):
     assert peers["random_noun"]["test"]["expected_accuracy"] == pytest.approx(0.25)
     assert metrics["valid"]["accuracy"] >= 0.9 and metrics["test"]["accuracy"] >= 0.8
     assert metrics["test"]["samples"] == 30 and metrics["test"]["mean_candidates"] == 4.0
+    for system in (metrics, *peers.values()):  # right or wrong per sample, in the same order
+        assert len(system["items"]["test"]) == 30 and len(system["items"]["valid"]) == len(
+            metrics["items"]["valid"])
+    assert sum(metrics["items"]["test"]) / 30 == pytest.approx(metrics["test"]["accuracy"], abs=1e-4)
     assert {r["actual"] for r in rows} == {"nr"} and len(rows) == 30
     reader = cloze.ClozeReader(tmp / "model")
     document = ["新闻", "下棋", "王五", "。", "唱歌", "赵六", "。"]

@@ -370,7 +370,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     """Accuracy on test and valid (whole documents), per answer tag too; confusion rows of the
     answer's tag against the predicted word's tag (test)."""
     reader = ClozeReader(model_dir)
-    metrics: dict = {}
+    metrics: dict = {"items": {"metric": "accuracy", "kind": "mean"}}  # per sample, for the bootstrap
     rows: list[dict] = []
     seconds, count = 0.0, 0
     for split in ("test", "valid"):
@@ -386,6 +386,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             seconds, count = time.perf_counter() - start, len(items)
         predicted = [int(np.argmax(p[1:]) + 1) for p in probs]
         hits = np.asarray(predicted) == encoded.labels
+        metrics["items"][split] = hits.astype(int).tolist()
         per_tag = {}
         for tag in sorted({s.answer_tag for s in items}):
             mask = np.asarray([s.answer_tag == tag for s in items])
@@ -452,19 +453,20 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path) -> dict:
     splits = {split: load_samples(data_dir, split) for split in ("test", "valid")}
     peers: dict = {}
     for name in cfg.peers:
-        result: dict = {}
+        result: dict = {"items": {}}  # right (1) or wrong (0) per sample, for the bootstrap
         for number, (split, items) in enumerate(splits.items()):
             if name == "random_noun":
                 rng = np.random.default_rng([cfg.seed, number])
                 draws = [random_noun(s, tags, rng) for s in items]
+                hits = [w == s.answer for (w, _), s in zip(draws, items, strict=True)]
                 result[split] = {
-                    "accuracy": round(float(np.mean([w == s.answer for (w, _), s in
-                                                     zip(draws, items, strict=True)])), 4),
+                    "accuracy": round(float(np.mean(hits)), 4),
                     "expected_accuracy": round(float(np.mean([p for _, p in draws])), 4),
                     "samples": len(items)}
             else:
                 exclude = name == "most_frequent_noun_not_in_query"
                 hits = [most_frequent(s, tags, exclude) == s.answer for s in items]
                 result[split] = {"accuracy": round(float(np.mean(hits)), 4), "samples": len(items)}
+            result["items"][split] = [int(h) for h in hits]
         peers[name] = result
     return peers
