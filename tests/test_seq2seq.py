@@ -273,6 +273,8 @@ def test_tiny_train_generate_round_trip(trained):
     for split in ("test", "valid"):
         assert set(metrics[split]) >= {"rouge1", "rouge2", "rougeL", "bleu", "articles"}
         assert metrics[split]["articles"] == 12
+        items = metrics["items"][split]  # ROUGE-L per article: their mean is the split's ROUGE-L
+        assert len(items) == 12 and abs(sum(items) / 12 - metrics[split]["rougeL"]) < 1e-4
     assert metrics["cost"]["train_seconds"] > 0 and len(rows) == 12
     assert {r["actual"] for r in rows} == {"0-5"}
 
@@ -308,6 +310,8 @@ def test_baselines_on_toy_articles(tmp_path):
     assert peers["lead"]["test"]["rougeL"] == 1.0  # the headline is the paragraph's first 4 characters
     assert peers["tfidf_clause"]["chosen"]["scoring"] in ("sum", "cosine")
     assert 0 <= peers["tfidf_clause"]["test"]["rougeL"] <= 1
+    for peer in peers.values():
+        assert abs(sum(peer["items"]["test"]) / len(peer["items"]["test"]) - peer["test"]["rougeL"]) < 1e-4
 
 
 def test_examples_table(trained, tmp_path):

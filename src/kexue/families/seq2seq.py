@@ -224,6 +224,16 @@ def rouge_scores(references: Sequence[str], hypotheses: Sequence[str]) -> dict:
     return {name: total / max(len(references), 1) for name, total in totals.items()}
 
 
+def rouge_l_items(references: Sequence[str], hypotheses: Sequence[str]) -> list[float]:
+    """Character ROUGE-L F1 of each pair (their mean is :func:`rouge_scores`' rougeL): the
+    per-article statistics of the paired bootstrap."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=CharTokenizer())
+    return [round(scorer.score(ref, hyp)["rougeL"].fmeasure, 6)
+            for ref, hyp in zip(references, hypotheses, strict=True)]
+
+
 def corpus_bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """sacreBLEU corpus BLEU (0–100) over character tokens."""
     import sacrebleu
@@ -596,7 +606,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     """ROUGE-1/2/L and BLEU of the beam-searched headlines on test and valid; the rows are the
     test headlines' length bucket, real (actual) against generated (predicted)."""
     model = Headliner(model_dir)
-    metrics: dict = {}
+    metrics: dict = {"items": {"metric": "rougeL", "kind": "mean"}}  # per article, for the bootstrap
     rows: list[dict] = []
     seconds = 0.0
     for split in ("test", "valid"):
@@ -608,6 +618,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             rows = [{"actual": _length_bucket(len(r)), "predicted": _length_bucket(len(h))}
                     for r, h in zip(references, hypotheses, strict=True)]
         metrics[split] = headline_metrics(references, hypotheses)
+        metrics["items"][split] = rouge_l_items(references, hypotheses)
     info = model.info
     metrics["cost"] = {
         "train_seconds": info["train_seconds"], "train_cpu_seconds": info["train_cpu_seconds"],
@@ -745,8 +756,10 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
 
     chars = int(np.median([len(h) for h in train_headlines]))
     start = time.perf_counter()
-    peers["lead"] = {split: headline_metrics(refs, [lead_headline(t, chars) for t in texts])
-                     for split, (texts, refs) in splits.items()}
+    leads = {split: [lead_headline(t, chars) for t in texts] for split, (texts, _) in splits.items()}
+    peers["lead"] = {split: headline_metrics(splits[split][1], hyps) for split, hyps in leads.items()}
+    peers["lead"]["items"] = {split: rouge_l_items(splits[split][1], hyps)
+                              for split, hyps in leads.items()}
     peers["lead"]["chosen"] = {"chars": chars}
     peers["lead"]["seconds"] = round(time.perf_counter() - start, 2)
 
@@ -760,8 +773,11 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
             fit_seconds = time.perf_counter() - start
             for scoring in cfg.tfidf_scoring:
                 start = time.perf_counter()
-                out = {split: headline_metrics(refs, tfidf_clause(texts, vectorizer, scoring))
-                       for split, (texts, refs) in splits.items()}
+                clauses = {split: tfidf_clause(texts, vectorizer, scoring)
+                           for split, (texts, _) in splits.items()}
+                out = {split: headline_metrics(splits[split][1], hyps) for split, hyps in clauses.items()}
+                out["items"] = {split: rouge_l_items(splits[split][1], hyps)
+                                for split, hyps in clauses.items()}
                 out["chosen"] = {"ngram_max": n, "scoring": scoring}
                 out["seconds"] = round(fit_seconds + time.perf_counter() - start, 2)
                 results[(n, scoring)] = out
