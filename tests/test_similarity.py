@@ -139,6 +139,8 @@ def test_tiny_train_and_evaluate(trained):
         assert metrics[split]["queries"] == 4 and metrics[split]["top10"] == 1.0
         assert 0 <= metrics[split]["top1"] <= metrics[split]["top5"] <= 1
     assert metrics["test"]["top1"] >= 0.5  # the topics separate the toy articles
+    assert sum(metrics["items"]["test"]) / metrics["test"]["queries"] == pytest.approx(
+        metrics["test"]["top1"], abs=1e-4)
     assert len(rows) == 4 and metrics["cost"]["params"] > metrics["cost"]["encoder_params"] > 0
     encoder = sim.SentenceEncoder(tmp_path / "model")
     vectors = encoder.vectors(["足球进球", "股票上涨"])
@@ -153,6 +155,9 @@ def test_baselines_on_toy_articles(tmp_path):
     assert set(peers) == {"tfidf_char", "bm25"}
     assert peers["bm25"]["chosen"]["terms"] in ("chars", "both")
     assert 0 <= peers["tfidf_char"]["test"]["top1"] <= 1
+    for peer in peers.values():  # 1 where the gold lead ranks first, per query
+        assert sum(peer["items"]["test"]) / len(peer["items"]["test"]) == pytest.approx(
+            peer["test"]["top1"], abs=1e-4)
 
 
 def test_bag_encoders_train_save_and_load(tmp_path):

@@ -203,6 +203,22 @@ def retrieval_metrics(scores: np.ndarray) -> dict:
     return out
 
 
+def top1_items(scores: np.ndarray) -> list[int]:
+    """1 where a query's gold candidate ranks first, else 0: the per-query statistics of the
+    paired bootstrap (their mean is ``top1``)."""
+    return (gold_ranks(scores) <= 1).astype(int).tolist()
+
+
+def _scored(splits: dict, score) -> dict:
+    """``retrieval_metrics`` of ``score(queries, candidates)`` per split, and its top-1 items."""
+    out: dict = {"items": {}}
+    for split, (queries, candidates) in splits.items():
+        scores = score(queries, candidates)
+        out[split] = retrieval_metrics(scores)
+        out["items"][split] = top1_items(scores)
+    return out
+
+
 def _selection_key(metrics: dict) -> tuple[float, float]:
     return metrics["top1"], metrics["mrr"]
 
@@ -425,7 +441,7 @@ def _rank_rows(scores: np.ndarray) -> list[dict]:
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     """Headline → lead retrieval on test and valid by cosine of the sentence vectors."""
     model = SentenceEncoder(model_dir)
-    metrics: dict = {}
+    metrics: dict = {"items": {"metric": "top1", "kind": "mean"}}  # per query, for the bootstrap
     seconds, sentences = 0.0, 0
     for split in ("test", "valid"):
         queries, candidates = queries_and_candidates(load_articles(data_dir, split))
@@ -435,6 +451,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             seconds, sentences = time.perf_counter() - start, len(queries) + len(candidates)
             rows = _rank_rows(scores)
         metrics[split] = retrieval_metrics(scores)
+        metrics["items"][split] = top1_items(scores)
         if is_hybrid(model.encoder):  # each part alone, to show what the whole owes to each
             for part, part_scores in model.part_scores(queries, candidates).items():
                 metrics.setdefault("parts", {}).setdefault(part, {})[split] = retrieval_metrics(part_scores)
@@ -565,8 +582,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
         def tfidf(ngram_max: int) -> dict:
             start = time.perf_counter()
             vectorizer = fit_tfidf(train_texts, ngram_max, cfg.tfidf_min_df)
-            out = {split: retrieval_metrics(tfidf_scores(vectorizer, queries, candidates))
-                   for split, (queries, candidates) in splits.items()}
+            out = _scored(splits, lambda q, c: tfidf_scores(vectorizer, q, c))
             out["chosen"] = {"ngram_max": ngram_max, "features": len(vectorizer.vocabulary_)}
             out["seconds"] = round(time.perf_counter() - start, 2)
             return out
@@ -576,8 +592,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     if cfg.bm25_terms:
         def bm25(terms: str) -> dict:
             start = time.perf_counter()
-            out = {split: retrieval_metrics(bm25_scores(queries, candidates, terms, cfg.bm25_k1, cfg.bm25_b))
-                   for split, (queries, candidates) in splits.items()}
+            out = _scored(splits, lambda q, c: bm25_scores(q, c, terms, cfg.bm25_k1, cfg.bm25_b))
             out["chosen"] = {"terms": terms, "k1": cfg.bm25_k1, "b": cfg.bm25_b}
             out["seconds"] = round(time.perf_counter() - start, 2)
             return out
