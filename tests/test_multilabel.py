@@ -103,7 +103,7 @@ def test_train_evaluate_baselines_stages_write_the_metrics(tmp_path, monkeypatch
     _params(tmp_path)
     assert train.main(["multilabel", "--data", str(data), "--model", "models/multilabel",
                        "--live", "plots/multilabel/train", "--resume-root", ""]) == 0
-    assert baselines.main(["multilabel", "--data", str(data),
+    assert baselines.main(["multilabel", "--data", str(data), "--network", "multilabel",
                            "--out", "models/baselines/multilabel.json"]) == 0
     assert evaluate.main(["multilabel", "--data", str(data), "--model", "models/multilabel",
                           "--peers", "models/baselines/multilabel.json",

@@ -137,7 +137,7 @@ def test_cli_similar_on_a_tiny_model(tmp_path, capsys):
     assert cli.main(["similar", "没有", "--model", str(tmp_path / "w2v")]) == 1
     assert "'没有' is not in the vocabulary" in capsys.readouterr().err
     assert cli.main(["similar", "甲", "--model", str(tmp_path / "missing")]) == 1
-    assert "train the vectors first" in capsys.readouterr().err
+    assert "train them first (`dvc repro train_word2vec`)" in capsys.readouterr().err
 
 
 def test_bad_word2vec_param_names_the_key(tmp_path):
