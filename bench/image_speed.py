@@ -1,4 +1,4 @@
-"""Epoch time and accuracy of the ``image`` family's nets on this CPU (issue 7 groundwork).
+"""Epoch time and accuracy of the ``image`` family's nets on this CPU (groundwork for choosing the default net).
 
     nice -n 10 .venv/bin/python -m bench.image_speed --arch mobilenet --width 32 --epochs 3
     nice -n 10 .venv/bin/python -m bench.image_speed --arch resnet --precision mixed_bfloat16 --steps 30
@@ -10,7 +10,7 @@ elapsed time, time-to-94%/95% on valid, and (for the record only, not for select
 test accuracy. One JSON line per run is appended to ``--out`` (default /tmp/image_speed.jsonl).
 
 Measured on the 2-core AMD EPYC (AVX512-BF16, no AMX), TF 2.21 / Keras 3.15, nice 10, another
-test suite partly running (issue 7 groundwork; train-only epoch = 422 steps of 128):
+test suite partly running (train-only epoch = 422 steps of 128):
 
     net (flip, shift 0.1)        params   float32 img/s (s/epoch)  mixed_bfloat16 img/s (s/epoch)
     mobilenet width 32 blocks 2   40,842    882 (61)  [b256: 716]    718 (75)

@@ -1,4 +1,4 @@
-"""The generative families (issue 9): NICE's layers, the single-loss GAN, the VAE's bounds,
+"""The generative families: NICE's layers, the single-loss GAN, the VAE's bounds,
 bits/dim, FMNIST-FID, and a tiny train → evaluate → `kexue generate` round trip."""
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""Stages `evaluate_<vae|nice|gan>` and `baselines_generative` (issue 9).
+"""Stages `evaluate_<vae|nice|gan>` and `baselines_generative`.
 
 ``evaluate_generative <vae|nice|gan>``: bits/dim (VAE, NICE) and FMNIST-FID of the samples,
 with the Gaussian-mixture peer merged in, the sample grid (and the VAE's latent traversal).
