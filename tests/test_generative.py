@@ -280,14 +280,56 @@ def test_generate_errors_clearly(tmp_path, capsys):
 
 def test_gaussian_mixture_peer(fake_setup, tmp_path):
     _, data, classifier = fake_setup
-    cfg = gen.BaselineConfig(n_components=[1, 2], covariance_types=["diag"], reg_covar=1e-4, max_train=0,
+    cfg = gen.BaselineConfig(components={"diag": [1, 2]}, reg_covar=1e-4, max_train=0,
                              max_iter=20, valid_size=20, fid_samples=30, seed=0)
-    result = gen.gaussian_mixture_peer(cfg, data, classifier, tmp_path / "gmm.png")
-    assert len(result["candidates"]) == 2 and result["covariance_type"] == "diag"
+    result = gen.gaussian_mixture_peer(cfg, data, classifier, tmp_path / "gmm.png",
+                                       samples_path=tmp_path / "samples.npy")
+    assert 1 <= len(result["candidates"]) <= 2 and result["covariance_type"] == "diag"
     assert 0 < result["test"]["bits_per_dim"] < 20 and result["test"]["fid"] >= 0
     assert (tmp_path / "gmm.png").is_file()
-    with pytest.raises(ConfigError, match="covariance_types"):
-        gen.gaussian_mixture_peer(dataclasses.replace(cfg, covariance_types=["banded"]), data, None)
+    samples = np.load(tmp_path / "samples.npy")
+    assert samples.shape == (30, 28, 28) and samples.dtype == np.uint8
+    # the per-image figures behind the paired bootstrap average to the reported ones
+    assert np.mean(result["items"]["test"]) == pytest.approx(result["test"]["bits_per_dim"], abs=1e-3)
+    assert np.mean(result["items"]["valid"]) == pytest.approx(result["valid"]["bits_per_dim"], abs=1e-3)
+    with pytest.raises(ConfigError, match="covariance type"):
+        gen.gaussian_mixture_peer(dataclasses.replace(cfg, components={"banded": [1]}), data, None)
+    with pytest.raises(ConfigError, match="ascending"):
+        gen.gaussian_mixture_peer(dataclasses.replace(cfg, components={"diag": [3, 2]}), data, None)
+
+
+def test_grid_walk_stops_at_the_first_candidate_that_does_not_improve():
+    scores = {1: 5.0, 2: 4.0, 3: 4.5, 4: 3.0}
+    tried, stopped = gen.walk_grid([1, 2, 3, 4], scores.__getitem__)
+    assert tried == [(1, 5.0), (2, 4.0), (3, 4.5)] and stopped  # 4 is never fitted
+    tried, stopped = gen.walk_grid([1, 2], scores.__getitem__)
+    assert tried == [(1, 5.0), (2, 4.0)] and not stopped  # still improving at the end: say so
+
+
+def test_fid_comparison_known_cases():
+    rng = np.random.default_rng(0)
+    real = {split: rng.standard_normal((400, 3)) for split in ("valid", "test")}
+    same = rng.standard_normal((400, 3))
+    shifted = rng.standard_normal((400, 3)) + 2.0  # FID ≈ |shift|² = 12 more
+    block = gen.fid_comparison(real, same, shifted, "peer", resamples=200, seed=0)
+    for split in ("valid", "test"):
+        part = block[split]
+        assert part["kexue"] == pytest.approx(gen.fid(same, real[split]), rel=1e-3)
+        assert part["delta"] == pytest.approx(-12.0, abs=1.5)
+        assert part["ci95"][0] < part["delta"] < part["ci95"][1] < 0  # clearly ahead: CI excludes 0
+    tie = gen.fid_comparison(real, same, rng.standard_normal((400, 3)), "peer", resamples=200, seed=0)
+    assert tie["test"]["ci95"][0] < 0 < tie["test"]["ci95"][1]  # two draws of the same law: a tie
+
+
+def test_vae_samples_are_draws_of_the_discretised_logistic():
+    from kexue.families.vae import draw_pixels
+
+    decoded = np.zeros((25, 784, 2))  # 19,600 pixels, each at location 0.5, scale 0.05
+    decoded[..., 0], decoded[..., 1] = 0.5, np.log(0.05)
+    pixels = draw_pixels(decoded, np.random.default_rng(0)).reshape(-1).astype(np.float64)
+    # a logistic with scale s has standard deviation s·π/√3: 0.0907 of [0, 1], 23.2 pixels
+    assert (pixels + 0.5).mean() / 256 == pytest.approx(0.5, abs=0.005)
+    assert pixels.std() / 256 == pytest.approx(0.05 * math.pi / math.sqrt(3), rel=0.03)
 
 
 def test_bad_params_give_clear_errors(fake_setup, tmp_path):

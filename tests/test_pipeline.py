@@ -79,7 +79,7 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["vae"].update(width=32, hidden_layers=1, latent=4, importance_samples=5)
     params["nice"].update(width=16, depth=1, couplings=2)
     params["gan"].update(width=4, latent=8)
-    params["baselines"]["generative"].update(n_components=[2], covariance_types=["diag"],
+    params["baselines"]["generative"].update(components={"diag": [2]},
                                              max_train=500, max_iter=10, valid_size=100,
                                              fid_samples=200)
     params["compare_validation"].update(c_grid=[1.0], ngram_max=[1, 2])

@@ -262,7 +262,8 @@ class FidScorer:
 
         classifier, _ = load_classifier(classifier_dir)
         self.extractor = feature_extractor(classifier)
-        self.test_moments = feature_moments(image_features(self.extractor, load_split(data_dir, "test")[0]))
+        self.test_features = image_features(self.extractor, load_split(data_dir, "test")[0])
+        self.test_moments = feature_moments(self.test_features)
         self.data_dir = data_dir
         self._floor = None
 
@@ -276,6 +277,65 @@ class FidScorer:
     def __call__(self, pixels: np.ndarray) -> float:
         return frechet_distance(*feature_moments(image_features(self.extractor, pixels)),
                                 *self.test_moments)
+
+
+def _weighted_moments(features: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (ddof 1, as :func:`feature_moments`) of a resample given as counts."""
+    n = counts.sum()
+    mean = counts @ features / n
+    centred = features - mean
+    return mean, (centred * counts[:, None]).T @ centred / (n - 1)
+
+
+def fid_comparison(reference: dict[str, np.ndarray], ours: np.ndarray, theirs: np.ndarray,
+                   peer: str, resamples: int = 1000, seed: int = 0) -> dict:
+    """The ``comparison`` block (:mod:`kexue.comparison`) for FMNIST-FID, lower is better.
+
+    ``reference[split]`` holds the features of the real images of that split (valid, test);
+    ``ours`` and ``theirs`` the features of each model's samples. A resample draws the real
+    images with replacement — the same draw for both models (paired) — and each model's samples
+    with replacement, and recomputes both FIDs from the resampled moments: FID is a statistic of
+    whole sets, so it is recomputed per resample, never averaged per image."""
+    rng = np.random.default_rng(seed)
+    block = {"metric": "fid", "higher_is_better": False, "peer": peer, "resamples": resamples,
+             "seed": seed}
+    mine, other = feature_moments(ours), feature_moments(theirs)
+    for split in ("valid", "test"):
+        real = reference[split]
+        a = frechet_distance(*mine, *feature_moments(real))
+        b = frechet_distance(*other, *feature_moments(real))
+        deltas = np.empty(resamples)
+        for r in range(resamples):
+            real_moments = _weighted_moments(real, rng.multinomial(len(real), np.full(len(real), 1 / len(real))))
+            ours_moments = _weighted_moments(ours, rng.multinomial(len(ours), np.full(len(ours), 1 / len(ours))))
+            theirs_moments = _weighted_moments(theirs, rng.multinomial(len(theirs), np.full(len(theirs), 1 / len(theirs))))
+            deltas[r] = (frechet_distance(*ours_moments, *real_moments)
+                         - frechet_distance(*theirs_moments, *real_moments))
+        low, high = np.percentile(deltas, [2.5, 97.5])
+        block[split] = {"kexue": significant(a), "peer": significant(b), "delta": significant(a - b),
+                        "ci95": [significant(low), significant(high)], "n": int(len(real)),
+                        "samples": [int(len(ours)), int(len(theirs))]}
+    return block
+
+
+def model_fid_comparison(family: str, model_dir: str | Path, data_dir: str | Path, scorer: FidScorer,
+                         peer_samples: np.ndarray, peer: str = "gaussian_mixture",
+                         resamples: int = 1000) -> dict:
+    """:func:`fid_comparison` of a trained ``family`` model (its own ``fid_samples`` samples,
+    drawn as its evaluation draws them) with the peer's samples, against the valid images of the
+    model's split and the test set."""
+    import importlib
+
+    from kexue.io import read_json
+
+    module = importlib.import_module(f"kexue.families.{family}")
+    cfg = read_json(Path(model_dir) / "train_info.json")["config"]
+    seed = cfg["fit"]["seed"]
+    _, valid_px, _ = load_pixels(data_dir, cfg["valid_size"], seed, cfg["limit_train"], family)
+    reference = {"valid": image_features(scorer.extractor, valid_px), "test": scorer.test_features}
+    ours = image_features(scorer.extractor, module.sample(model_dir, cfg["fid_samples"], seed))
+    theirs = image_features(scorer.extractor, peer_samples)
+    return fid_comparison(reference, ours, theirs, peer, resamples=resamples, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,8 +370,7 @@ def save_grid(pixels: np.ndarray, path: str | Path, columns: int = 8, zoom: int 
 
 @dataclass(frozen=True)
 class BaselineConfig:
-    n_components: list[int]  # candidates, picked by valid bits/dim
-    covariance_types: list[str]  # candidates among full | diag | tied | spherical
+    components: dict[str, list[int]]  # {covariance type: ascending n_components candidates}; each walk stops at the first candidate that does not improve valid bits/dim
     reg_covar: float = field(metadata={"min": 0.0})  # added to the covariance diagonals (x in [0, 1]: the dequantisation noise variance is 1/(12·256²) ≈ 1.3e-6)
     max_train: int = field(metadata={"min": 0})  # fit on this many training images (seeded sample); 0 = all
     max_iter: int = field(metadata={"min": 1})  # EM iterations per fit
@@ -320,22 +379,44 @@ class BaselineConfig:
     seed: int
 
 
+COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+
+
 def check_baseline(cfg: BaselineConfig) -> None:
-    allowed = ("full", "diag", "tied", "spherical")
-    for kind in cfg.covariance_types:
-        if kind not in allowed:
-            raise bad_param("baselines.generative.covariance_types", kind, " | ".join(allowed))
-    if not cfg.n_components or not cfg.covariance_types:
-        raise bad_param("baselines.generative.n_components", cfg.n_components,
-                        "non-empty lists of candidates (and covariance_types)")
-    if min(cfg.n_components) < 1:
-        raise bad_param("baselines.generative.n_components", cfg.n_components, "values >= 1")
+    if not cfg.components:
+        raise bad_param("baselines.generative.components", cfg.components,
+                        "a mapping {covariance type: [n_components, ...]} with at least one entry")
+    for kind, ks in cfg.components.items():
+        if kind not in COVARIANCE_TYPES:
+            raise bad_param(f"baselines.generative.components.{kind}", ks,
+                            f"a covariance type among {' | '.join(COVARIANCE_TYPES)} as the key")
+        if not ks or min(ks) < 1 or list(ks) != sorted(set(ks)):
+            raise bad_param(f"baselines.generative.components.{kind}", ks,
+                            "a non-empty ascending list of distinct values >= 1")
+
+
+def walk_grid(candidates: list[int], score) -> tuple[list[tuple[int, float]], bool]:
+    """Score ascending ``candidates`` (lower is better) until one does not improve on the one
+    before it. Returns the ``(candidate, score)`` pairs tried and whether the walk ended because
+    the scores stopped improving (False: the largest candidate was still improving — the grid
+    should be extended)."""
+    tried: list[tuple[int, float]] = []
+    for k in candidates:
+        value = score(k)
+        tried.append((k, value))
+        if len(tried) > 1 and value >= tried[-2][1]:
+            return tried, True
+    return tried, False
 
 
 def gaussian_mixture_peer(cfg: BaselineConfig, data_dir: str | Path, classifier_dir: str | Path | None,
-                          grid_path: str | Path | None = None, limit_train: int = 0) -> dict:
-    """Fit a GaussianMixture per candidate on dequantised training images, keep the one with the
-    best valid bits/dim, score it on the (dequantised) test set and its samples by FMNIST-FID."""
+                          grid_path: str | Path | None = None, limit_train: int = 0,
+                          samples_path: str | Path | None = None) -> dict:
+    """Fit a GaussianMixture per candidate on dequantised training images (for each covariance
+    type, growing n_components until valid bits/dim stops improving), keep the one with the best
+    valid bits/dim, score it on the (dequantised) test set — mean and per image, for the paired
+    bootstrap — and its samples by FMNIST-FID; ``samples_path`` keeps the samples (``.npy``,
+    uint8 (n, 28, 28)) so every model's FID comparison can be drawn on the same footing."""
     from sklearn.mixture import GaussianMixture
 
     check_baseline(cfg)
@@ -347,9 +428,9 @@ def gaussian_mixture_peer(cfg: BaselineConfig, data_dir: str | Path, classifier_
     x_train = dequantize(train, rng).astype(np.float64)
     x_valid = dequantize(valid, np.random.default_rng([cfg.seed, 8])).astype(np.float64)
     x_test = dequantize(test, np.random.default_rng([cfg.seed, 9])).astype(np.float64)
-    tried, best, best_bpd = [], None, math.inf
-    for kind in cfg.covariance_types:
-        for k in cfg.n_components:
+    tried, fitted, walks = [], {}, {}
+    for kind, candidates in cfg.components.items():
+        def score(k: int, kind: str = kind) -> float:
             start = time.perf_counter()
             model = GaussianMixture(k, covariance_type=kind, reg_covar=cfg.reg_covar,
                                     max_iter=cfg.max_iter, random_state=cfg.seed)
@@ -359,16 +440,34 @@ def gaussian_mixture_peer(cfg: BaselineConfig, data_dir: str | Path, classifier_
             tried.append({"n_components": k, "covariance_type": kind,
                           "valid_bits_per_dim": round(bpd, 4), "fit_seconds": round(seconds, 1),
                           "converged": bool(model.converged_)})
+            fitted[(kind, k)] = (model, bpd, seconds)
             print(f"gmm: {kind} k={k} valid {bpd:.4f} bits/dim ({seconds:.0f}s)", flush=True)
-            if bpd < best_bpd:
-                best, best_bpd, best_seconds = model, bpd, seconds
-    result = {"test": {"bits_per_dim": round(float(bits_per_dim(-best.score(x_test))), 4)},
+            return bpd
+
+        walk, stopped = walk_grid(list(candidates), score)
+        walks[kind] = "stopped improving" if stopped else "still improving at the largest candidate"
+        # only the best of each walk is kept in memory
+        best_k = min(walk, key=lambda pair: pair[1])[0]
+        for k, _ in walk:
+            if k != best_k:
+                fitted.pop((kind, k), None)
+    best, best_bpd, best_seconds = min(fitted.values(), key=lambda entry: entry[1])
+    per_image = {split: bits_per_dim(-best.score_samples(x)) for split, x in
+                 (("valid", x_valid), ("test", x_test))}
+    result = {"test": {"bits_per_dim": round(float(per_image["test"].mean()), 4)},
               "valid": {"bits_per_dim": round(best_bpd, 4)},
               "n_components": int(best.n_components), "covariance_type": best.covariance_type,
               "train_images": int(len(x_train)), "train_seconds": round(best_seconds, 1),
-              "candidates": tried}
+              "grid": walks, "candidates": tried,
+              "items": {split: [round(float(v), 5) for v in values]
+                        for split, values in per_image.items()}}
     samples, _ = best.sample(cfg.fid_samples)
     samples = to_pixels(samples[np.random.default_rng(cfg.seed).permutation(len(samples))])  # sample() orders by component
+    if samples_path is not None:
+        samples_path = Path(samples_path)
+        samples_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(samples_path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, samples)
     if classifier_dir is not None:
         scorer = FidScorer(classifier_dir, data_dir)
         result["test"]["fid"] = significant(scorer(samples))

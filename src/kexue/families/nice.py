@@ -172,12 +172,12 @@ def load(model_dir: str | Path) -> tuple[NiceFlow, dict]:
     return model.get_layer("flow"), info
 
 
-def dataset_bits_per_dim(flow: NiceFlow, pixels: np.ndarray, seed: int, batch_size: int = 1000) -> float:
-    """Exact mean bits/dim of the dequantised images (fixed noise from ``seed``)."""
+def image_bits_per_dim(flow: NiceFlow, pixels: np.ndarray, seed: int, batch_size: int = 1000) -> np.ndarray:
+    """Exact bits/dim of each dequantised image (fixed noise from ``seed``). # (n,) float64"""
     x = dequantize(pixels, np.random.default_rng(seed))
     nll = np.concatenate([-keras.ops.convert_to_numpy(flow.log_prob(keras.ops.convert_to_tensor(x[i:i + batch_size])))
                           for i in range(0, len(x), batch_size)]).astype(np.float64)
-    return float(bits_per_dim(nll.mean(), pixels.shape[1]))
+    return bits_per_dim(nll, pixels.shape[1])
 
 
 def sample_prior(prior: str, shape, rng: np.random.Generator) -> np.ndarray:
@@ -206,9 +206,15 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | 
     cfg = info["config"]
     seed = cfg["fit"]["seed"]
     _, valid_px, test_px = load_pixels(data_dir, cfg["valid_size"], seed, cfg["limit_train"], "nice")
-    metrics = {"test": {"bits_per_dim": round(dataset_bits_per_dim(flow, test_px, seed + 2), 4),
+    per_image = {"test": image_bits_per_dim(flow, test_px, seed + 2),
+                 "valid": image_bits_per_dim(flow, valid_px, seed + 1)}
+    metrics = {"test": {"bits_per_dim": round(float(per_image["test"].mean()), 4),
                         "examples": int(len(test_px))},
-               "valid": {"bits_per_dim": round(dataset_bits_per_dim(flow, valid_px, seed + 1), 4)}}
+               "valid": {"bits_per_dim": round(float(per_image["valid"].mean()), 4)},
+               # per image, for the paired bootstrap against the peer (kexue.comparison)
+               "items": {"metric": "bits_per_dim", "kind": "mean", "higher_is_better": False,
+                         **{split: [round(float(v), 5) for v in values]
+                            for split, values in per_image.items()}}}
     samples = sample(model_dir, cfg["fid_samples"], seed)
     if classifier_dir is not None:
         scorer = scorer or FidScorer(classifier_dir, data_dir)

@@ -13,8 +13,10 @@ log-likelihood are in the same bits/dim as NICE and the Gaussian-mixture peer
 
 Evaluation: the negative ELBO and the importance-sampled NLL (IWAE bound,
 log p(x) ≥ log mean_k p(x, z_k) / q(z_k | x), k = ``importance_samples``) on the test set, both
-from the same k samples per image (so NLL ≤ negative ELBO always holds); samples are the decoder's
-mean images of z ~ N(0, I); the latent traversal varies the two latent dimensions with the
+from the same k samples per image (so NLL ≤ negative ELBO always holds). FMNIST-FID scores the
+model's own samples (z ~ N(0, I), then x ~ p(x | z)), as for NICE, the GAN and the Gaussian
+mixture; the decoder's mean images of the same z are scored beside it as ``fid_decoder_means``
+(the smoother pictures VAE papers usually show, not comparable with the others); the latent traversal varies the two latent dimensions with the
 largest average KL (the ones the model uses most) over normal quantiles, the others held at 0.
 """
 
@@ -245,17 +247,21 @@ def log_weights(encoder, decoder, x: np.ndarray, k: int, seed: int, chunk: int =
     return out
 
 
-def elbo_and_nll(encoder, decoder, x: np.ndarray, k: int, seed: int) -> dict:
+def elbo_and_nll(encoder, decoder, x: np.ndarray, k: int, seed: int, per_image: bool = False) -> dict:
     """Negative ELBO (mean over the k samples of −log w) and importance-sampled NLL
-    (−log mean_k w), both averaged over the images and in bits/dim."""
+    (−log mean_k w), both averaged over the images and in bits/dim; ``per_image`` adds
+    ``"nll_per_image"``: each image's NLL in bits/dim (for the paired bootstrap)."""
     from scipy.special import logsumexp
 
     w = log_weights(encoder, decoder, x, k, seed)  # (n, k)
     neg_elbo = -w.mean(axis=1)
     nll = -(logsumexp(w, axis=1) - math.log(k))
-    return {"negative_elbo_bits_per_dim": round(float(bits_per_dim(neg_elbo.mean())), 4),
-            "nll_bits_per_dim": round(float(bits_per_dim(nll.mean())), 4),
-            "importance_samples": k, "examples": int(len(x))}
+    out = {"negative_elbo_bits_per_dim": round(float(bits_per_dim(neg_elbo.mean())), 4),
+           "nll_bits_per_dim": round(float(bits_per_dim(nll.mean())), 4),
+           "importance_samples": k, "examples": int(len(x))}
+    if per_image:
+        out["nll_per_image"] = bits_per_dim(nll)
+    return out
 
 
 def decode_mean(decoder, z: np.ndarray) -> np.ndarray:
@@ -264,12 +270,29 @@ def decode_mean(decoder, z: np.ndarray) -> np.ndarray:
     return np.clip(decoded[..., 0], 0.0, 1.0)
 
 
-def sample(model_dir: str | Path, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` generated images: decoder means of z ~ N(0, I). # (n, 28, 28) uint8"""
+def draw_pixels(decoded: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A draw from p(x | z): per pixel, a logistic sample at the decoder's location and scale,
+    binned as the likelihood bins it (the end bins take the tails). # (n, 28, 28) uint8"""
+    loc, log_scale = decoded[..., 0], np.maximum(decoded[..., 1], MIN_LOG_SCALE)
+    u = rng.uniform(1e-7, 1.0 - 1e-7, loc.shape)
+    return to_pixels(loc + np.exp(log_scale) * (np.log(u) - np.log1p(-u)))
+
+
+def sample(model_dir: str | Path, n: int, seed: int = 0, means: bool = False) -> np.ndarray:
+    """``n`` generated images: z ~ N(0, I), then x ~ p(x | z) — the model's own samples, as FID
+    scores every model and the peer — or, with ``means``, the decoder's mean image of each z
+    (smoother; what VAE figures usually show). # (n, 28, 28) uint8"""
     _, decoder, info = load(model_dir)
-    z = np.random.default_rng(seed).standard_normal((n, info["config"]["latent"]))
-    return to_pixels(np.concatenate([decode_mean(decoder, z[i:i + 1000]) for i in range(0, n, 1000)]
-                                    or [np.zeros((0, DIMS))]))
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, info["config"]["latent"]))
+    out = []
+    for i in range(0, n, 1000):
+        if means:
+            out.append(to_pixels(decode_mean(decoder, z[i:i + 1000])))
+        else:
+            decoded = keras.ops.convert_to_numpy(decoder(z[i:i + 1000].astype(np.float32), training=False))
+            out.append(draw_pixels(decoded.astype(np.float64), rng))
+    return np.concatenate(out) if out else np.zeros((0, SIDE, SIDE), np.uint8)
 
 
 def traversal(encoder, decoder, x: np.ndarray, steps: int = 8) -> tuple[np.ndarray, list[int]]:
@@ -301,12 +324,19 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | 
     seed = cfg["fit"]["seed"]
     x_test = (test_px.astype(np.float32) + 0.5) / 256  # the likelihood depends on the bin only
     x_valid = (valid_px.astype(np.float32) + 0.5) / 256
-    metrics = {"test": elbo_and_nll(encoder, decoder, x_test, cfg["importance_samples"], seed),
-               "valid": elbo_and_nll(encoder, decoder, x_valid, min(cfg["importance_samples"], 50), seed + 1)}
+    test = elbo_and_nll(encoder, decoder, x_test, cfg["importance_samples"], seed, per_image=True)
+    valid = elbo_and_nll(encoder, decoder, x_valid, min(cfg["importance_samples"], 50), seed + 1, per_image=True)
+    # per image, for the paired bootstrap against the peer (kexue.comparison)
+    items = {"metric": "nll_bits_per_dim", "kind": "mean", "higher_is_better": False,
+             **{split: [round(float(v), 5) for v in part.pop("nll_per_image")]
+                for split, part in (("valid", valid), ("test", test))}}
+    metrics = {"test": test, "valid": valid, "items": items}
     samples = sample(model_dir, cfg["fid_samples"], seed)
     if classifier_dir is not None:
         scorer = scorer or FidScorer(classifier_dir, data_dir)
         metrics["test"]["fid"] = significant(scorer(samples))
+        metrics["test"]["fid_decoder_means"] = significant(
+            scorer(sample(model_dir, cfg["fid_samples"], seed, means=True)))
         metrics["test"]["fid_floor_test_vs_train"] = significant(scorer.floor())
     if plots_dir is not None:
         save_grid(samples[:64], Path(plots_dir) / "samples.png")

@@ -1,7 +1,9 @@
 """Stages `evaluate_<vae|nice|gan>` and `baselines_generative`.
 
 ``evaluate_generative <vae|nice|gan>``: bits/dim (VAE, NICE) and FMNIST-FID of the samples,
-with the Gaussian-mixture peer merged in, the sample grid (and the VAE's latent traversal).
+with the Gaussian-mixture peer merged in and the paired-bootstrap comparison with it (bits/dim
+per image for VAE and NICE, FID with its own bootstrap for the GAN and beside bits/dim for the
+others), the sample grid (and the VAE's latent traversal).
 ``evaluate_generative gmm``: the peer — a scikit-learn GaussianMixture density on the same
 dequantised data, its test bits/dim and its samples' FMNIST-FID (params ``baselines.generative``).
 
@@ -31,14 +33,26 @@ def _acceptance(metrics: dict, peer: dict) -> dict:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from kexue.comparison import attach
+    from kexue.families._generative import FidScorer, model_fid_comparison
+
     family = importlib.import_module(f"kexue.families.{args.family}")
-    metrics = family.evaluate(args.model, args.data, args.classifier, args.plots)
+    scorer = FidScorer(args.classifier, args.data) if args.classifier else None
+    metrics = family.evaluate(args.model, args.data, args.classifier, args.plots, scorer=scorer)
     peer = read_json(args.peers) if args.peers else {}
     if "nll_bits_per_dim" in metrics["test"] and "bits_per_dim" in peer.get("test", {}):
         # the mixture's bits/dim is an exact NLL: name it as the VAE's so the tables line it up
         peer = {**peer, "test": {"nll_bits_per_dim": peer["test"]["bits_per_dim"], **peer["test"]}}
-    ordered = {"test": metrics.pop("test"), "valid": metrics.pop("valid"),
-               "peers": {"gaussian_mixture": peer} if peer else {}, **metrics}
+    peers = {"gaussian_mixture": peer} if peer else {}
+    ordered = attach({"test": metrics.pop("test"), "valid": metrics.pop("valid"), "peers": peers,
+                      **metrics}, peers)
+    if scorer is not None and args.peer_samples:
+        # FID has no per-image terms: its own bootstrap (real images paired, samples resampled)
+        block = model_fid_comparison(args.family, args.model, args.data, scorer,
+                                     np.load(args.peer_samples))
+        ordered["comparison" if "comparison" not in ordered else "comparison_fid"] = block
     ordered["acceptance"] = _acceptance(ordered, peer)
     write_json(args.out, ordered)
     print(f"evaluate_{args.family}: test {ordered['test']}", file=sys.stderr)
@@ -51,7 +65,8 @@ def gmm(args: argparse.Namespace) -> int:
     try:
         cfg = load_section("baselines.generative", BaselineConfig)
         result = gaussian_mixture_peer(cfg, args.data, args.classifier,
-                                       Path(args.plots) / "samples.png" if args.plots else None)
+                                       Path(args.plots) / "samples.png" if args.plots else None,
+                                       samples_path=args.samples or None)
     except ConfigError as err:
         print(f"baselines_generative: {err}", file=sys.stderr)
         return 2
@@ -70,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", default="", help="the JSON written by `evaluate_generative gmm`")
     parser.add_argument("--out", required=True, help="metrics/<family>.json, or the peer's JSON")
     parser.add_argument("--plots", default="", help="plots/<family>/ for the PNGs")
+    parser.add_argument("--samples", default="", help="gmm: where to keep its samples (.npy) for the FID comparisons")
+    parser.add_argument("--peer-samples", default="", help="the .npy written by `evaluate_generative gmm --samples`")
     args = parser.parse_args(argv)
     if args.family == "gmm":
         return gmm(args)
