@@ -47,8 +47,9 @@ system-deps:
 .dvc/config.local: | $(STAMP)
 	$(BIN)/dvc remote add --local --force --default local $(REMOTE)
 
+# each stage's wall time goes to reports/timings.json (kexue.timings)
 run: setup
-	$(BIN)/dvc repro
+	$(BIN)/python -m kexue.timings --out reports/timings.json -- $(BIN)/dvc repro
 	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md
 
 test: setup
