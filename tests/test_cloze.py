@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -138,6 +139,76 @@ def _sample(query, document, tags, answer):
     return corpus.ClozeSample("x-0", query, document, tags, answer, "n", 0)
 
 
+GRID = cloze.ContextMatchGrid(windows=[1, 2], decays=[1.0, 0.5], aggregates=["max", "sum"],
+                              frequency_weights=[0.0, 0.1], idf=[False, True],
+                              exclude_query=[False, True])
+# 北京 three times with no context of the blank's; 上海 once, between the blank's neighbours
+CONTEXT_DOCUMENT = ["北京", "北京", "北京", "。", "记者", "上海", "报道", "。"]
+CONTEXT_TAGS = ["ns", "ns", "ns", "w", "n", "ns", "v", "w"]
+CONTEXT_QUERY = ["记者", corpus.BLANK, "报道", "。"]
+
+
+def _setting(window=1, decay=1.0, aggregate="max", frequency_weight=0.0, idf=False,
+             exclude_query=False):
+    return cloze.ContextSetting(window, decay, aggregate, frequency_weight, idf, exclude_query)
+
+
+def test_context_match_finds_the_word_between_the_blanks_neighbours():
+    sample = _sample(CONTEXT_QUERY, CONTEXT_DOCUMENT, CONTEXT_TAGS, "上海")
+    assert cloze.most_frequent(sample, ["n", "ns"], exclude_query=True) == "北京"  # wrong
+    table = cloze.context_table(sample, ["n", "ns"], 2, lambda w: 1.0)
+    assert table.words == ["北京", "记者", "上海"] and table.counts.tolist() == [3, 1, 1]
+    assert table.query_distance.tolist() == [1, 1, 2]  # 记者, 报道 beside the blank; 。 two away
+    # k = 1: 上海 has both neighbours (2 + 0.1); 北京 none (0 + 0.3)
+    # k = 2, decay 0.5: 上海 1 + 1 + 0.5 (。 two away) = 2.5; 北京's three occurrences
+    # 0, 0.5 (。) and 1 (。 and 记者, each two away): summed 1.5, at best 1.0. With weight 0.6
+    # on the counts the sum prefers 北京 (3.3 vs 3.1), the best occurrence still 上海 (2.8)
+    settings = [_setting(frequency_weight=0.1), _setting(2, 0.5, "sum"),
+                _setting(2, 0.5, "sum", frequency_weight=0.6),
+                _setting(2, 0.5, "max", frequency_weight=0.6)]
+    assert cloze.context_choices(table, settings) == ["上海", "上海", "北京", "上海"]
+    # IDF: the rare 记者 and 报道 outweigh the common 。
+    idf = cloze.inverse_document_frequency([["记者", "。"], ["。"], ["。", "报道"]])
+    assert idf("。") == pytest.approx(1.0) and idf("记者") == pytest.approx(np.log(2) + 1)
+    assert idf("没见过") == pytest.approx(np.log(4) + 1)
+
+
+def test_context_match_setting_is_chosen_on_valid():
+    """The same document with two answers: 上海 (context decides: frequency weight 0 is right)
+    and 北京 (frequency decides: with weight 1 it ties 上海 and wins as the more frequent).
+    Valid picks the weight; test is scored once with the pick."""
+    by_context = _sample(CONTEXT_QUERY, CONTEXT_DOCUMENT, CONTEXT_TAGS, "上海")
+    by_frequency = dataclasses.replace(by_context, answer="北京")
+    grid = cloze.ContextMatchGrid(windows=[1], decays=[1.0], aggregates=["max"],
+                                  frequency_weights=[0.0, 1.0], idf=[False], exclude_query=[True])
+    test = [by_context, by_frequency, by_context]
+    results = {name: cloze.context_match(grid, ["n", "ns"], {"valid": [valid] * 3, "test": test},
+                                         lambda w: 1.0)
+               for name, valid in (("context", by_context), ("frequency", by_frequency))}
+    assert results["context"]["chosen"]["frequency_weight"] == 0.0
+    assert results["frequency"]["chosen"]["frequency_weight"] == 1.0
+    assert results["context"]["items"] == {"valid": [1, 1, 1], "test": [1, 0, 1]}
+    assert results["frequency"]["items"] == {"valid": [1, 1, 1], "test": [0, 1, 0]}
+    assert results["context"]["test"]["accuracy"] == pytest.approx(0.6667)
+    assert results["frequency"]["valid_best_by_option"]["frequency_weight"] == {"0.0": 0.0, "1.0": 1.0}
+
+
+def test_context_match_peer_on_the_toy_articles(tmp_path):
+    """The answer is the name after the query's cue: context match gets every test sample,
+    frequency none, and each peer gives one hit per sample."""
+    write_jsonl(tmp_path / "train.jsonl", _toy_rows(20, 1))
+    write_jsonl(tmp_path / "valid.jsonl", _toy_rows(30, 2))
+    write_jsonl(tmp_path / "test.jsonl", _toy_rows(30, 3))
+    write_json(tmp_path / "meta.json", {"answer_tags": ["n", "nr"], "blank": corpus.BLANK})
+    peers = cloze.baselines(cloze.BaselineConfig(
+        peers=["most_frequent_noun", "context_match"], seed=0, context_match=GRID), tmp_path)
+    match = peers["context_match"]
+    assert match["valid"]["accuracy"] == 1.0 and match["test"]["accuracy"] == 1.0
+    assert peers["most_frequent_noun"]["test"]["accuracy"] < 0.1
+    assert match["settings_tried"] == 64 and match["chosen"]["window"] == 1
+    assert len(match["items"]["valid"]) == len(match["items"]["test"]) == 30
+
+
 def test_peers_on_a_hand_case():
     document = ["北京", "是", "首都", "。", "上海", "北京", "上海", "跑", "跑", "跑"]
     tags = ["ns", "v", "n", "w", "ns", "ns", "ns", "v", "v", "v"]
@@ -192,7 +263,7 @@ def test_tiny_train_evaluate_and_predict(trained):
     assert info["train_samples_used"] == 320
     metrics, rows = cloze.evaluate(tmp / "model", data)
     peers = cloze.baselines(cloze.BaselineConfig(
-        peers=["most_frequent_noun", "random_noun"], seed=0), data)
+        peers=["most_frequent_noun", "random_noun"], seed=0, context_match=GRID), data)
     # frequency cannot tell the names apart (each once, 新闻 too): the peer takes the earliest
     assert peers["most_frequent_noun"]["test"]["accuracy"] < 0.1
     assert peers["random_noun"]["test"]["expected_accuracy"] == pytest.approx(0.25)
@@ -239,7 +310,11 @@ def test_bad_params_name_the_key(tmp_path):
         with pytest.raises(ConfigError, match=pattern):
             load_section("cloze", cloze.Config, tmp_path / "params.yaml")
     with pytest.raises(ValueError, match="peers is empty"):
-        cloze.baselines(cloze.BaselineConfig(peers=[], seed=0), tmp_path)
+        cloze.baselines(cloze.BaselineConfig(peers=[], seed=0, context_match=GRID), tmp_path)
+    with pytest.raises(ValueError, match=r"context_match\.decays"):
+        cloze.grid_settings(dataclasses.replace(GRID, decays=[]))
+    with pytest.raises(ValueError, match=r"context_match\.windows"):
+        cloze.grid_settings(dataclasses.replace(GRID, windows=[0, 1]))
 
 
 def test_windows():

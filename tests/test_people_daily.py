@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 
+from kexue.comparison import f1_metric
 from kexue.corpora.people_daily import (
     bio_tags,
     bmes_tags,
@@ -11,6 +13,7 @@ from kexue.corpora.people_daily import (
     spans_from_bio,
     words_from_bmes,
 )
+from kexue.spans import span_counts, word_counts
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +73,23 @@ def test_sighan_scores_by_hand():
     assert scores["oov_recall"] == 0.0 and scores["iv_recall"] == pytest.approx(2 / 3, abs=1e-4)
     with pytest.raises(ValueError, match="texts differ"):
         segmentation_scores([["我"]], [["你"]])
+
+
+def test_word_counts_sum_to_the_corpus_scores():
+    gold = [["我们", "在"], ["北京", "。"], ["中国", "人民", "银行"], ["好"]]
+    predicted = [["我", "们", "在"], ["北京", "。"], ["中国人", "民", "银行"], ["好"]]
+    counts = word_counts(gold, predicted)
+    # 在 | 北京 。 | 银行 (中国人 民 cut 中国 人民 wrongly) | 好
+    assert counts == [[1, 3, 2], [2, 2, 2], [1, 3, 3], [1, 1, 1]]
+    scores = segmentation_scores(gold, predicted)
+    tp, n_pred, n_gold = np.array(counts).sum(0)
+    assert round(float(f1_metric(np.array([tp, n_pred, n_gold]), 4)), 4) == scores["f1"]
+    assert (round(tp / n_pred, 4), round(tp / n_gold, 4)) == (scores["precision"], scores["recall"])
+    assert n_gold == scores["gold_words"]
+    assert word_counts([["我们"]], [["我", "们"]]) == [[0, 2, 1]]  # same text, no shared span
+    # entity spans (with their type) likewise; a span listed twice counts once
+    assert span_counts([[(0, 2, "PER"), (3, 5, "LOC")]],
+                       [[(0, 2, "PER"), (3, 5, "ORG"), (0, 2, "PER")]]) == [[1, 2, 2]]
 
 
 def test_lenient_bmes_and_bio_decoding():

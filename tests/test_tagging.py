@@ -7,9 +7,12 @@ import pytest
 from conftest import tiny_tagger_config
 
 from kexue.batches import SequenceBatches
+from kexue.comparison import attach, f1_metric
 from kexue.config import parse
+from kexue.corpora.people_daily import spans_from_bio
 from kexue.families import ner, segment
 from kexue.io import write_jsonl
+from kexue.spans import span_counts
 from kexue.tagging import Features, Tagger, build_model, pieces
 
 CFG = tiny_tagger_config(maxlen=16, layers=2, epochs=25)
@@ -134,6 +137,58 @@ def test_entity_scores_on_a_hand_checked_case():
     assert s["per_type"]["LOC"]["f1"] == 0.0
 
 
+def test_entity_scores_agree_with_seqeval():
+    """Micro and per-type entity P/R/F1 against seqeval (its default, conlleval-style decoding:
+    an I- that continues no entity of its type starts one, as :func:`spans_from_bio` does)."""
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+    gold = [["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O", "B-ORG", "I-ORG", "I-ORG"],
+            ["O", "B-LOC", "O", "B-PER", "O", "O"],
+            ["B-ORG", "I-ORG", "B-LOC", "I-LOC", "O", "B-PER", "I-PER", "I-PER"],
+            ["O", "O", "O"],
+            ["B-LOC", "B-LOC", "O", "B-PER", "I-PER"]]
+    pred = [["B-PER", "I-PER", "O", "B-LOC", "O", "O", "B-ORG", "I-ORG", "I-ORG"],  # LOC too short
+            ["O", "B-ORG", "O", "B-PER", "O", "B-LOC"],  # wrong type; a spurious LOC
+            ["I-ORG", "I-ORG", "B-LOC", "I-LOC", "O", "B-PER", "I-PER", "O"],  # I- start; PER short
+            ["B-PER", "O", "O"],  # spurious
+            ["B-LOC", "I-LOC", "O", "I-PER", "I-PER"]]  # two LOCs merged; PER from an I-
+    ours = ner.entity_scores([spans_from_bio(t) for t in gold], [spans_from_bio(t) for t in pred])
+    assert ours["f1"] == round(f1_score(gold, pred), 4)
+    assert ours["precision"] == round(precision_score(gold, pred), 4)
+    assert ours["recall"] == round(recall_score(gold, pred), 4)
+    assert (ours["precision"], ours["recall"]) == (round(6 / 12, 4), round(6 / 11, 4))
+    report = classification_report(gold, pred, output_dict=True)
+    for kind in ner.KINDS:
+        mine = ours["per_type"][kind]
+        assert (mine["precision"], mine["recall"], mine["f1"], mine["gold"]) == (
+            round(report[kind]["precision"], 4), round(report[kind]["recall"], 4),
+            round(report[kind]["f1-score"], 4), report[kind]["support"])
+    # the per-line counts of the comparison sum to the same micro F1
+    counts = span_counts([spans_from_bio(t) for t in gold], [spans_from_bio(t) for t in pred])
+    assert round(float(f1_metric(np.array(counts).sum(0), len(counts))), 4) == ours["f1"]
+
+
+def test_segment_model_and_peers_give_aligned_word_counts(segmenter_dir, toy_data):
+    """kexue's per-line word counts and every peer's sum to the word F1 each reports, and the
+    comparison takes the peer strongest on valid."""
+    metrics, _ = segment.evaluate(segmenter_dir, toy_data)
+    peers = segment.baselines(segment.BaselineConfig(jieba=True, max_match_longest=4,
+                                                     softmax_ablation=False), toy_data)
+    assert metrics["items"]["kind"] == "f1" and metrics["items"]["metric"] == "f1"
+    for system in (metrics, *peers.values()):
+        for split in ("valid", "test"):
+            counts = np.array(system["items"][split])
+            assert counts.shape == (6, 3)  # one row per line, in the data's order
+            assert counts[:, 2].sum() == system[split]["gold_words"]
+            assert round(float(f1_metric(counts.sum(0), len(counts))), 4) == system[split]["f1"]
+    valid_f1 = {name: peer["valid"]["f1"] for name, peer in peers.items()}
+    attach(metrics, peers, resamples=50)
+    block = metrics["comparison"]
+    assert block["peer"] == max(valid_f1, key=valid_f1.get) and "items" not in metrics
+    assert block["test"]["kexue"] == metrics["test"]["f1"]
+    assert block["test"]["peer"] == peers[block["peer"]]["test"]["f1"]
+
+
 def test_gazetteer_is_leftmost_longest():
     lexicon = {"北京": "LOC", "北京大学": "ORG", "张三": "PER"}
     assert ner.gazetteer_spans("张三在北京大学", lexicon, 4) == [(0, 2, "PER"), (3, 7, "ORG")]
@@ -226,4 +281,4 @@ def test_gazetteer_length_filter_is_chosen_on_valid(tmp_path):
     assert gazetteer["min_length"] == 2 and gazetteer["valid"]["f1"] == 1.0
     assert gazetteer["tried"]["1"]["valid_f1"] < 1.0
     assert gazetteer["items"]["test"] == [[1, 1, 1], [1, 1, 1]]
-    assert ner.entity_counts([[(0, 1, "PER")]], [[(0, 1, "PER"), (2, 3, "LOC")]]) == [[1, 2, 1]]
+    assert span_counts([[(0, 1, "PER")]], [[(0, 1, "PER"), (2, 3, "LOC")]]) == [[1, 2, 1]]

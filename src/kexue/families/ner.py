@@ -17,6 +17,7 @@ from pathlib import Path
 from kexue.config import require_network
 from kexue.corpora.people_daily import ENTITY_KINDS, bio_tags, spans_from_bio
 from kexue.families.segment import load_rows
+from kexue.spans import span_counts
 from kexue.tagging import Tagger, TaggerConfig, tag_confusion_rows, train_tagger
 
 KINDS = list(ENTITY_KINDS.values())  # PER, LOC, ORG
@@ -80,16 +81,6 @@ def entity_scores(gold: Sequence[Sequence[Span]], predicted: Sequence[Sequence[S
             "entities": micro["gold"], "per_type": {kind: _prf(*c) for kind, c in counts.items()}}
 
 
-def entity_counts(gold: Sequence[Sequence[Span]], predicted: Sequence[Sequence[Span]]) -> list[list[int]]:
-    """Per line ``[entities right, predicted, gold]`` (all types): summed over any set of lines
-    they give that set's micro F1 (the statistics of the paired bootstrap)."""
-    out = []
-    for gold_spans, pred_spans in zip(gold, predicted, strict=True):
-        g, p = {tuple(s) for s in gold_spans}, {tuple(s) for s in pred_spans}
-        out.append([len(g & p), len(p), len(g)])
-    return out
-
-
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     recognizer = Recognizer(model_dir)
     metrics: dict = {"items": {"metric": "f1", "kind": "f1"}}  # per line, for the bootstrap
@@ -102,7 +93,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         if split == "test":
             seconds, chars = time.perf_counter() - start, sum(len(t) for t in texts)
         metrics[split] = entity_scores([r["entities"] for r in rows], predicted)
-        metrics["items"][split] = entity_counts([r["entities"] for r in rows], predicted)
+        metrics["items"][split] = span_counts([r["entities"] for r in rows], predicted)
         if split == "test":
             gold_tags = [bio_tags(len(t), map(tuple, r["entities"])) for t, r in zip(texts, rows, strict=True)]
             pred_tags = [bio_tags(len(t), spans) for t, spans in zip(texts, predicted, strict=True)]
@@ -151,7 +142,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
         for split, rows in splits.items():
             gold, predicted = [r["entities"] for r in rows], spans_of([r["text"] for r in rows])
             peers[name][split] = entity_scores(gold, predicted)
-            peers[name]["items"][split] = entity_counts(gold, predicted)
+            peers[name]["items"][split] = span_counts(gold, predicted)
         peers[name].update(extra or {})
         return peers[name]
 

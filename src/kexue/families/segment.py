@@ -4,7 +4,9 @@
 segmentation, an encoder per character, a CRF over the tag path. The model and training live in
 :mod:`kexue.tagging`; this module adds the labels, SIGHAN scoring and the peers: jieba (HMM on
 and off), forward maximum matching with the training vocabulary, and the same network with a
-per-character softmax instead of the CRF.
+per-character softmax instead of the CRF. The model and every peer also give per-line word counts
+(:func:`kexue.spans.word_counts`), so the evaluation compares kexue with the peer
+strongest on valid by a paired bootstrap (:mod:`kexue.comparison`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from kexue.config import require_network
 from kexue.corpora.people_daily import bmes_tags, segmentation_scores, words_from_bmes
 from kexue.io import read_jsonl
+from kexue.spans import word_counts
 from kexue.tagging import Tagger, TaggerConfig, tag_confusion_rows, train_tagger
 
 TAGS = ["b", "m", "e", "s"]
@@ -107,15 +110,17 @@ def _jieba(hmm: bool):
 
 
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
-    """SIGHAN scores on valid and test, inference speed next to jieba's in the same process."""
+    """SIGHAN scores on valid and test, per-line word counts (``items``, for the comparison),
+    inference speed next to jieba's in the same process."""
     segmenter = Segmenter(model_dir)
     vocab = {w for r in load_rows(data_dir, "train") for w in r["words"]}
-    metrics: dict = {}
+    metrics: dict = {"items": {"metric": "f1", "kind": "f1"}}  # per line, for the bootstrap
     for split in ("test", "valid"):
         rows = load_rows(data_dir, split)
         gold = [r["words"] for r in rows]
         predicted = segmenter.cut([r["text"] for r in rows])
         metrics[split] = segmentation_scores(gold, predicted, vocab)
+        metrics["items"][split] = word_counts(gold, predicted)
         if split == "test":
             confusion = tag_confusion_rows([bmes_tags(w) for w in gold],
                                            [bmes_tags(w) for w in predicted])
@@ -143,7 +148,8 @@ class BaselineConfig:
 
 def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
               network: Config | None = None) -> dict:
-    """Peers on the same test lines, each with its SIGHAN scores and characters per second."""
+    """Peers on the same valid and test lines, each with its SIGHAN scores, characters per second
+    and per-line word counts (``items``, for the comparison)."""
     data_dir = Path(data_dir)
     train_rows = load_rows(data_dir, "train")
     vocab = {w for r in train_rows for w in r["words"]}
@@ -151,10 +157,12 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     splits = {s: load_rows(data_dir, s) for s in ("test", "valid")}
 
     def score(name: str, cut, extra: dict | None = None) -> None:
-        peers[name] = {}
+        peers[name] = {"items": {}}
         for split, rows in splits.items():
             words, speed = _chars_per_second(cut, [r["text"] for r in rows])
-            peers[name][split] = segmentation_scores([r["words"] for r in rows], words, vocab)
+            gold = [r["words"] for r in rows]
+            peers[name][split] = segmentation_scores(gold, words, vocab)
+            peers[name]["items"][split] = word_counts(gold, words)
             if split == "test":
                 peers[name]["chars_per_second"] = speed
         peers[name].update(extra or {})
