@@ -46,8 +46,7 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["sentiment"].update(embedding_dim=16, units=8, maxlen=64, members=1,
                                **sentiment_overrides)
     params["sentiment"]["fit"]["epochs"] = 1
-    params["baselines"]["sentiment"].update(c_grid=[1.0], fasttext_lr=[0.5], fasttext_epoch=[5],
-                                            fasttext_word_ngrams=[2])
+    params["baselines"]["sentiment"]["c_grid"] = [1.0]
     params["prepare_people_daily"]["limit_lines"] = 300
     for family in ("segment", "ner", "segment_closed"):
         params[family].update(embedding_dim=8, units=16, layers=1, members=1)
@@ -56,8 +55,7 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["baselines"]["segment_closed"].update(crfsuite_c1=[0.1], crfsuite_max_iterations=20)
     params["multilabel"].update(embedding_dim=8, units=16, layers=1)
     params["multilabel"]["fit"]["epochs"] = 1
-    params["baselines"]["multilabel"].update(losses=["bce"], c_grid=[1.0], fasttext_lr=[0.5],
-                                             fasttext_epoch=[5], fasttext_word_ngrams=[2])
+    params["baselines"]["multilabel"].update(losses=["bce"], c_grid=[1.0])
     params["segment"]["dictionary"] = "none"  # jieba's 350k-word list is tested in test_tagging
     params["word2vec"].update(dim=8, epochs=1, min_count=1)
     params["glove"].update(dim=8, epochs=1, min_count=1)
