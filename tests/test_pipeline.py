@@ -67,7 +67,7 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
                                 hash_slots=65536)
     params["similarity"]["fit"]["epochs"] = 1
     params["baselines"]["similarity"].update(margin_ablation=False, tfidf_ngram_max=[2],
-                                             bm25_terms=["both"], bm25_k1=[1.5], bm25_b=[0.75])
+                                             bm25_terms=["both"])
     params["cloze"].update(embedding_dim=8, units=8, train_document_words=60)
     params["cloze"]["fit"]["epochs"] = 1
     params["seq2seq"].update(maxlen=32, max_headline=8, embedding_dim=8, units=8, condition_units=4,
