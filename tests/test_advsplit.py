@@ -13,6 +13,7 @@ from kexue.text.advsplit import (
     score_test_likeness,
     selection_agreement,
     split_pool,
+    sweep_models,
 )
 
 rng = np.random.default_rng(0)
@@ -76,6 +77,48 @@ def test_selection_agreement_on_a_hand_case():
     assert out["picked_test"] == 0.72 and out["regret"] == pytest.approx(0.03)
     with pytest.raises(ValueError):
         selection_agreement([0.1], [0.2])
+    with pytest.raises(ValueError, match="2 model names for 3 scores"):
+        selection_agreement([0.8, 0.7, 0.9], [0.75, 0.70, 0.72], ["a", "b"])
+
+
+def test_selection_agreement_picks_the_best_valid_model_and_its_regret():
+    # valid picks b (0.85), whose test is 0.74; c is best on test (0.81): regret 0.07
+    out = selection_agreement([0.80, 0.85, 0.70, 0.75], [0.78, 0.74, 0.81, 0.70], ["a", "b", "c", "d"])
+    assert (out["picked_model"], out["picked_index"], out["picked_valid"], out["picked_test"]) == ("b", 1, 0.85, 0.74)
+    assert (out["best_test_model"], out["best_test"], out["regret"]) == ("c", 0.81, 0.07)
+    assert out["models"] == 4
+    # valid − test: 0.02, 0.11, −0.11, 0.05
+    assert out["mean_gap"] == pytest.approx(0.0175) and out["mean_abs_gap"] == pytest.approx(0.0725)
+    # 2 concordant and 4 discordant pairs: τ = −1/3; exact two-sided p for n = 4: 18 of the 24
+    # orders have |τ| ≥ 1/3
+    assert out["kendall_tau"] == pytest.approx(-1 / 3, abs=1e-4) and out["kendall_p"] == pytest.approx(0.75)
+    perfect = selection_agreement([0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8])
+    assert perfect["kendall_tau"] == 1.0 and perfect["kendall_p"] == pytest.approx(2 / 24, abs=1e-4)
+    assert perfect["regret"] == 0.0 and perfect["picked_model"] == "model 3"
+    assert perfect["mean_gap"] == pytest.approx(-0.4)
+
+
+def test_selection_agreement_breaks_ties_by_the_sweep_order():
+    # a and b tie on valid: the one listed first is picked, whichever it is
+    out = selection_agreement([0.9, 0.9, 0.8], [0.7, 0.8, 0.9], ["a", "b", "c"])
+    assert (out["picked_model"], out["picked_test"], out["regret"]) == ("a", 0.7, 0.2)
+    out = selection_agreement([0.9, 0.9, 0.8], [0.8, 0.7, 0.9], ["b", "a", "c"])
+    assert (out["picked_model"], out["picked_test"], out["regret"]) == ("b", 0.8, 0.1)
+    # a tie on test names the first of the test-best models; the regret does not depend on it
+    out = selection_agreement([0.5, 0.6, 0.7], [0.9, 0.9, 0.8], ["a", "b", "c"])
+    assert (out["best_test_model"], out["picked_model"], out["regret"]) == ("a", "c", 0.1)
+
+
+def test_selection_agreement_without_a_ranking_has_no_tau():
+    out = selection_agreement([0.8, 0.8, 0.8], [0.7, 0.6, 0.9])
+    assert out["kendall_tau"] is None and out["kendall_p"] is None
+    assert out["picked_model"] == "model 0" and out["regret"] == pytest.approx(0.2)
+    json.dumps(out, allow_nan=False)  # the metrics file stays valid JSON
+
+
+def test_sweep_models_follow_the_sweep_order():
+    assert sweep_models([0.1, 16.0], [1, 3]) == ["char 1-1 C=0.1", "char 1-1 C=16", "char 1-3 C=0.1",
+                                                 "char 1-3 C=16"]
 
 
 def test_split_pool_puts_test_like_rows_in_valid_and_weights_every_row():

@@ -19,7 +19,8 @@ TINY = {"maxlen": 64, "min_count": 1, "bigrams": True, "bigram_min_count": 1, "e
                 "optimizer": OPTIMIZER}}
 TINY_BASELINES = {"losses": ["bce", "focal"], "threshold_candidates": 9, "per_label_thresholds": True,
                   "tfidf": True, "ngram_min": 1, "ngram_max": 2, "min_df": 1, "c_grid": [1.0],
-                  "seed": 0}
+                  "seed": 0, "fasttext": True, "fasttext_lr": [1e-4, 0.5], "fasttext_epoch": [50],
+                  "fasttext_word_ngrams": [1], "fasttext_dim": 10}
 
 
 def test_labels_of_a_tagged_line():
@@ -71,6 +72,17 @@ def test_threshold_tuning_picks_the_best_threshold():
     assert ml.threshold_candidates(3) == [0.25, 0.5, 0.75]
 
 
+def test_line_counts_sum_to_the_micro_f1():
+    y_true = np.array([[1, 0, 1], [1, 1, 0], [0, 0, 0], [1, 0, 0]])
+    y_pred = np.array([[1, 0, 0], [1, 0, 1], [0, 1, 0], [0, 0, 0]])
+    counts = ml.line_counts(y_true, y_pred, micro_f1=round(4 / 9, 4))  # as in the F1 test above
+    assert counts == [[1, 1, 2], [1, 2, 2], [0, 1, 0], [0, 0, 1]]  # [right, predicted, gold]
+    tp, predicted, gold = np.sum(counts, axis=0)
+    assert 2 * tp / (predicted + gold) == pytest.approx(4 / 9)
+    with pytest.raises(AssertionError, match="micro F1"):
+        ml.line_counts(y_true, y_pred, micro_f1=0.5)
+
+
 def _synthetic_corpus(path, seed=0):
     """Lines of filler words with marker words: 李/nr, 京/ns, 社/nt, ８/m (each present or not)."""
     rng = np.random.default_rng(seed)
@@ -118,9 +130,23 @@ def test_train_evaluate_baselines_stages_write_the_metrics(tmp_path, monkeypatch
     assert metrics["test"]["micro_f1"] >= 0.8
     assert set(metrics["peers"]) == {
         "bce_t0.5", "bce_tuned", "bce_tuned_per_label", "focal_t0.5", "focal_tuned",
-        "focal_tuned_per_label", "tfidf_lr", "tfidf_lr_tuned", "tfidf_lr_tuned_per_label"}
+        "focal_tuned_per_label", "tfidf_lr", "tfidf_lr_tuned", "tfidf_lr_tuned_per_label",
+        "fasttext", "fasttext_tuned", "fasttext_tuned_per_label"}
     for peer in metrics["peers"].values():
         assert 0 <= peer["test"]["micro_f1"] <= 1 and "threshold" in peer
+        assert "items" not in peer  # moved into the comparison block
+    # fastText (ova) learns the markers; lr 1e-4 learns next to nothing, so valid picks 0.5
+    fast = metrics["peers"]["fasttext"]
+    assert fast["test"]["micro_f1"] >= 0.8 and fast["threshold"] == 0.5
+    assert fast["chosen"] == {"lr": 0.5, "epoch": 50, "word_ngrams": 1, "dim": 10, "loss": "ova"}
+    # the comparison: kexue at logit 0 against the peer strongest on valid micro F1
+    block = metrics["comparison"]
+    valid = {name: peer["valid"]["micro_f1"] for name, peer in metrics["peers"].items()}
+    assert block["metric"] == "micro_f1" and valid[block["peer"]] == max(valid.values())
+    assert block["test"]["kexue"] == metrics["test"]["micro_f1"]
+    assert block["test"]["peer"] == metrics["peers"][block["peer"]]["test"]["micro_f1"]
+    assert block["valid"]["kexue"] == metrics["valid"]["micro_f1"] and block["test"]["n"] == 16
+    assert "items" not in metrics
     assert metrics["peers"]["bce_t0.5"]["threshold"] == 0.5
     assert metrics["labels"]["train"]["lines"] == 96
     assert metrics["labels"]["pku_tags"]["person"] == "nr"

@@ -46,7 +46,8 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["sentiment"].update(embedding_dim=16, units=8, maxlen=64, members=1,
                                **sentiment_overrides)
     params["sentiment"]["fit"]["epochs"] = 1
-    params["baselines"]["sentiment"]["c_grid"] = [1.0]
+    params["baselines"]["sentiment"].update(c_grid=[1.0], fasttext_lr=[0.5], fasttext_epoch=[5],
+                                            fasttext_word_ngrams=[2])
     params["prepare_people_daily"]["limit_lines"] = 300
     for family in ("segment", "ner", "segment_closed"):
         params[family].update(embedding_dim=8, units=16, layers=1, members=1)
@@ -55,7 +56,8 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
     params["baselines"]["segment_closed"].update(crfsuite_c1=[0.1], crfsuite_max_iterations=20)
     params["multilabel"].update(embedding_dim=8, units=16, layers=1)
     params["multilabel"]["fit"]["epochs"] = 1
-    params["baselines"]["multilabel"].update(losses=["bce"], c_grid=[1.0])
+    params["baselines"]["multilabel"].update(losses=["bce"], c_grid=[1.0], fasttext_lr=[0.5],
+                                             fasttext_epoch=[5], fasttext_word_ngrams=[2])
     params["segment"]["dictionary"] = "none"  # jieba's 350k-word list is tested in test_tagging
     params["word2vec"].update(dim=8, epochs=1, min_count=1)
     params["glove"].update(dim=8, epochs=1, min_count=1)
@@ -67,7 +69,7 @@ def _tiny_params(repo: Path, **sentiment_overrides) -> None:
                                 hash_slots=65536)
     params["similarity"]["fit"]["epochs"] = 1
     params["baselines"]["similarity"].update(margin_ablation=False, tfidf_ngram_max=[2],
-                                             bm25_terms=["both"])
+                                             bm25_terms=["both"], bm25_k1=[1.5], bm25_b=[0.75])
     params["cloze"].update(embedding_dim=8, units=8, train_document_words=60)
     params["cloze"]["fit"]["epochs"] = 1
     params["seq2seq"].update(maxlen=32, max_headline=8, embedding_dim=8, units=8, condition_units=4,

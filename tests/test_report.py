@@ -47,20 +47,85 @@ def test_committed_readme_table_matches_committed_metrics():
     assert block.group(1) == render(ROOT / "metrics"), "run `make readme` after `dvc repro`"
 
 
-def test_validation_table_lists_each_choice_and_sweep(tmp_path):
-    import json
+def _agreement(**figures) -> dict:
+    return {"models": 9, "kendall_tau": 0.5, "kendall_p": 0.06, "mean_gap": 0.02, "mean_abs_gap": 0.03,
+            "picked_model": "char 1-3 C=16", "picked_index": 8, "picked_valid": 0.9,
+            "picked_test": 0.85, "best_test_model": "char 1-2 C=1", "best_test": 0.86, "regret": 0.01,
+            **figures}
 
+
+def test_validation_table_lists_each_choice_and_sweep(tmp_path):
+    from kexue.report import validation_notes, validation_table
+
+    write_json(tmp_path / "validation.json", {
+        "reviews": {
+            "discriminator_auc": 0.9,
+            "random": {"sweep_density_ratio": _agreement(mean_gap=-0.07, mean_abs_gap=0.07),
+                       "sweep_unweighted": _agreement(picked_test=0.86, regret=0.0),
+                       "sentiment_model": {"valid": 0.8, "test": 0.87, "gap": 0.07}},
+            "adversarial": {"sweep_density_ratio": _agreement(kendall_tau=0.9, kendall_p=0.00002,
+                                                              picked_model="char 1-2 C=1",
+                                                              picked_test=0.81, regret=0.0),
+                            "sweep_unweighted": _agreement(kendall_tau=None, kendall_p=None,
+                                                           mean_gap=-0.02, picked_test=0.8),
+                            "sentiment_model": {"valid": 0.86, "test": 0.85, "gap": 0.01}}},
+        "people_daily": {"discriminator_auc": 0.8,
+                         "random": {"sweep_unweighted": _agreement()},
+                         "adversarial": {"sweep_unweighted": _agreement(kendall_tau=0.75, regret=0.02)}}})
+    table = validation_table(tmp_path)
+    assert table.splitlines()[0] == (
+        "| corpus | validation | sweep | models | Kendall τ (p) | mean gap valid − test | mean abs gap | "
+        "picked model | picked test | regret | sentiment model valid / test / gap |")
+    rows = table.splitlines()[2:]
+    assert rows[0] == ("| reviews (AUC 0.900) | random | density_ratio | 9 | 0.5000 (0.0600) | -0.0700 | "
+                       "0.0700 | char 1-3 C=16 | 0.8500 | 0.0100 | 0.8000 / 0.8700 / 0.0700 |")
+    assert rows[1] == ("| reviews (AUC 0.900) | adversarial | density_ratio | 9 | 0.9000 (<0.0001) | +0.0200 | "
+                       "0.0300 | char 1-2 C=1 | 0.8100 | 0.0000 | 0.8600 / 0.8500 / 0.0100 |")
+    assert "| adversarial | unweighted | 9 | — | -0.0200 |" in rows[3]
+    assert rows[5].startswith("| people_daily (AUC 0.800) | adversarial | unweighted | 9 | 0.7500 (0.0600) |")
+    assert rows[5].endswith("| 0.0100 | — |") is False and rows[5].endswith("| 0.0200 | — |")
+    assert validation_table(tmp_path / "missing") == "" and validation_notes(tmp_path / "missing") == ""
+
+    notes = {line.split("**")[1]: line for line in validation_notes(tmp_path).splitlines()}
+    assert set(notes) == {"models", "Kendall τ (p)", "mean gap valid − test", "mean abs gap",
+                          "picked model", "picked test", "regret", "sentiment model valid / test / gap"}
+    assert notes["models"].endswith("9, the same for both validation sets in every sweep, so neither "
+                                    "side has more to pick from.")
+    assert notes["Kendall τ (p)"].endswith(
+        "higher is better: of 3 sweeps, adversarial in 2 (reviews density_ratio, people_daily unweighted), "
+        "random in none, tied in none, undefined in 1 (reviews unweighted).")
+    assert notes["mean gap valid − test"].endswith(  # |−0.07| vs 0.02; 0.02 vs |−0.02|; 0.02 each
+        "closer to 0 is better: of 3 sweeps, adversarial in 1 (reviews density_ratio), random in none, "
+        "tied in 2 (reviews unweighted, people_daily unweighted).")
+    assert notes["mean abs gap"].endswith(
+        "of 3 sweeps, adversarial in 1 (reviews density_ratio), random in none, tied in 2 "
+        "(reviews unweighted, people_daily unweighted).")
+    assert notes["picked model"].endswith(
+        "the same model in 2 of 3 sweeps (reviews unweighted, people_daily unweighted) and different "
+        "ones in 1 (reviews density_ratio).")
+    # the column where random validation comes out ahead is said as plainly as the others
+    assert notes["picked test"].endswith(
+        "higher is better: of 3 sweeps, adversarial in none, random in 2 (reviews density_ratio, "
+        "reviews unweighted), tied in 1 (people_daily unweighted).")
+    assert notes["regret"].endswith(
+        "lower is better: of 3 sweeps, adversarial in 1 (reviews density_ratio), random in 2 "
+        "(reviews unweighted, people_daily unweighted), tied in none.")
+    assert notes["sentiment model valid / test / gap"].endswith(
+        "the smaller gap is adversarial's (0.0100, against 0.0700 for random), the higher test score "
+        "is random's (0.8700, against 0.8500 for adversarial).")
+    text = render(tmp_path)
+    assert text.index("| corpus | validation |") < text.index("- **models**") < text.index("- **regret**")
+
+
+def test_validation_table_refuses_metrics_without_the_new_columns(tmp_path):
     from kexue.report import validation_table
 
-    agreement = {"kendall_tau": 0.5, "mean_abs_gap": 0.02}
-    (tmp_path / "validation.json").write_text(json.dumps({"reviews": {
-        "discriminator_auc": 0.9, "random": {"sweep_unweighted": agreement,
-                                             "sentiment_model": {"valid": 0.8, "test": 0.7, "gap": 0.1}},
-        "adversarial": {"sweep_unweighted": {**agreement, "kendall_tau": 0.75}}}}))
-    table = validation_table(tmp_path)
-    assert "| reviews (AUC 0.900) | random | unweighted | 0.5000 | 0.0200 | 0.8000 / 0.7000 / 0.1000 |" in table
-    assert "| adversarial | unweighted | 0.7500 | 0.0200 | — |" in table
-    assert validation_table(tmp_path / "missing") == ""
+    old = {"kendall_tau": 0.5, "mean_abs_gap": 0.02}
+    write_json(tmp_path / "validation.json", {"reviews": {
+        "discriminator_auc": 0.9, "random": {"sweep_unweighted": old}, "adversarial": {"sweep_unweighted": old}}})
+    with pytest.raises(ValueError, match="lacks kendall_p, mean_gap, models, picked_model, picked_test, "
+                                         "regret.*rerun the compare_validation stage"):
+        validation_table(tmp_path)
 
 
 def test_small_values_keep_four_significant_digits():

@@ -84,6 +84,36 @@ def test_train_writes_outputs_and_learns(trained):
     assert len(rows) == metrics["test"]["examples"] == 40
     assert sum(map(sum, metrics["test"]["confusion"]["matrix"])) == 40
     assert metrics["cost"]["params"] == info["params"] > 0
+    items = metrics["items"]
+    assert (items["metric"], items["kind"], items["higher_is_better"]) == ("accuracy", "mean", True)
+    for split, n in (("test", 40), ("valid", 40)):  # 1/0 per review: their mean is the accuracy
+        assert len(items[split]) == n and set(items[split]) <= {0, 1}
+        assert round(sum(items[split]) / n, 4) == metrics[split]["accuracy"]
+
+
+def test_correct_items_check_the_accuracy_they_should_give():
+    y, prob = np.array([1, 0, 1, 0]), np.array([0.9, 0.2, 0.3, 0.5])
+    assert sentiment.correct_items(y, prob, 0.5) == [1, 1, 0, 0]  # 0.5 counts as positive
+    with pytest.raises(AssertionError, match="accuracy"):
+        sentiment.correct_items(y, prob, 0.75)
+
+
+def test_the_comparison_block_pairs_the_model_with_the_peer_strongest_on_valid(trained):
+    from kexue.comparison import attach
+
+    tmp, data, _ = trained
+    metrics, _ = sentiment.evaluate(tmp / "model", data)
+    cfg = sentiment.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0,
+                                   fasttext=True, fasttext_lr=[0.5], fasttext_epoch=[10],
+                                   fasttext_word_ngrams=[2])
+    peers = sentiment.baselines(cfg, data)
+    valid = {name: peer["valid"]["accuracy"] for name, peer in peers.items()}
+    block = attach(metrics, peers, resamples=50)["comparison"]
+    assert block["metric"] == "accuracy" and block["peer"] == max(valid, key=valid.get)
+    assert block["test"]["kexue"] == metrics["test"]["accuracy"]
+    assert block["test"]["peer"] == peers[block["peer"]]["test"]["accuracy"]
+    assert block["valid"]["n"] == block["test"]["n"] == 40
+    assert "items" not in metrics and all("items" not in p for p in peers.values())
 
 
 def test_same_seed_same_weights(trained, tmp_path):
@@ -131,8 +161,29 @@ def test_baseline_peer_runs(tmp_path):
     peers = sentiment.baselines(cfg, data)
     assert peers["tfidf_char_lr"]["test"]["accuracy"] >= 0.9
     assert peers["tfidf_char_lr"]["chosen"]["C"] in (1.0, 4.0)
+    assert "fasttext" not in peers  # off unless asked for
     with pytest.raises(ValueError, match="ngram_min"):
         sentiment.baselines(replace(cfg, ngram_min=3), data)
+
+
+def test_fasttext_peer_learns_picks_its_setting_on_valid_and_is_deterministic(tmp_path):
+    data = _synthetic(tmp_path)
+    cfg = sentiment.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0,
+                                   refit=True, fasttext=True, fasttext_lr=[1e-4, 0.5],
+                                   fasttext_epoch=[10], fasttext_word_ngrams=[2])
+    peers = sentiment.baselines(cfg, data)
+    fast = peers["fasttext"]
+    assert fast["test"]["accuracy"] >= 0.9 and fast["valid"]["accuracy"] >= 0.9
+    # lr 1e-4 learns next to nothing in 10 epochs: valid picks 0.5
+    assert fast["chosen"] == {"lr": 0.5, "epoch": 10, "word_ngrams": 2, "dim": 10, "refit": True}
+    assert [t["lr"] for t in fast["tried"]] == [1e-4, 0.5] and fast["cost"]["fits"] == 3
+    for name, peer in peers.items():
+        for split in ("valid", "test"):
+            assert len(peer["items"][split]) == peer[split]["examples"] == 40, name
+            assert round(sum(peer["items"][split]) / 40, 4) == peer[split]["accuracy"], name
+    again = sentiment.baselines(cfg, data)["fasttext"]
+    assert {k: v for k, v in again.items() if k not in ("cost", "tried")} == \
+        {k: v for k, v in fast.items() if k not in ("cost", "tried")}
 
 
 def test_stage_rejects_bad_param(tmp_path, monkeypatch, capsys):

@@ -1,5 +1,6 @@
 import json
 import math
+import sys
 
 import keras
 import numpy as np
@@ -12,6 +13,7 @@ from kexue.families import similarity as sim
 from kexue.io import write_jsonl
 from kexue.layers.margin import CosineLogits
 from kexue.losses import AMSoftmaxLoss, am_softmax_logits, am_softmax_loss
+from kexue.peers import bm25
 from kexue.text.vocab import Vocab
 
 OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
@@ -66,25 +68,64 @@ def test_margin_zero_is_softmax_over_scaled_cosines():
         AMSoftmaxLoss(margin=-0.1)
 
 
-def test_bm25_against_hand_computation():
+def test_bm25s_peer_against_hand_computation_and_known_best_match():
     docs = [list("aab"), list("bc"), list("cccd")]
-    k1, b = 1.5, 0.75
-    index = sim.BM25(docs, k1=k1, b=b)
+    k1, b = 1.2, 0.5
     avgdl = (3 + 2 + 4) / 3
 
-    def idf(n):
+    def idf(n):  # Lucene's idf over the 3 documents
         return math.log(1 + (3 - n + 0.5) / (n + 0.5))
 
-    def term(tf, dl, n):
-        return idf(n) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
+    def term(tf, dl, n):  # bm25s' Lucene variant: no (k1 + 1) factor, the ranking is the same
+        return idf(n) * tf / (tf + k1 * (1 - b + b * dl / avgdl))
 
-    scores = index.scores([list("ab"), list("cz"), list("cc")])
+    scores = bm25.scores(docs, [list("ab"), list("cz"), list("cc"), list("zz")], k1=k1, b=b)
     expected = [[term(2, 3, 1) + term(1, 3, 2), term(1, 2, 2), 0.0],
-                [0.0, term(1, 2, 2), term(3, 4, 2)],
-                [0.0, term(1, 2, 2), term(3, 4, 2)]]  # a repeated query term counts once
-    np.testing.assert_allclose(scores, expected, rtol=1e-9)
+                [0.0, term(1, 2, 2), term(3, 4, 2)],  # z, unknown to the collection, adds nothing
+                [0.0, 2 * term(1, 2, 2), 2 * term(3, 4, 2)],  # a repeated query token counts twice
+                [0.0, 0.0, 0.0]]
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+    assert scores.argmax(axis=1)[:3].tolist() == [0, 2, 2]
+    # through the family: character + bigram terms; the candidate sharing the query's rare
+    # bigram 人民 ranks first, ahead of one that shares only its common characters
+    candidates = ["今天的天气很好。", "人民日报的社论。", "今天的的的会议。"]
+    assert sim.bm25_scores(["人民的报纸"], candidates, "both", 1.5, 0.75).argmax() == 1
     assert sim.bm25_terms("人民日报", "bigrams") == ["人民", "民日", "日报"]
     assert sim.bm25_terms("人民", "both") == ["人", "民", "人民"]
+    with pytest.raises(ValueError, match="0 <= b <= 1"):
+        bm25.scores(docs, [list("a")], k1=1.2, b=1.5)
+
+
+def test_missing_bm25s_names_the_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bm25s", None)  # import bm25s now raises ImportError
+    with pytest.raises(ImportError, match=r"package bm25s: pip install bm25s==0\.3\.16"):
+        bm25.scores([list("ab")], [list("a")])
+
+
+def test_sentence_queries_exclude_the_query_from_its_article():
+    articles = [
+        {"headline": "甲", "lead": "第一篇的导语句。", "sentences": ["第一篇的导语句。", "短句。", "第一篇第二长句。",
+                                                           "本报北京电讯。", "第一篇第二长句。"]},
+        {"headline": "乙", "lead": "第二篇的导语句。", "sentences": ["第二篇的导语句。", "第二篇又一长句。", "本报北京电讯。"]},
+        {"headline": "丙", "lead": "只有一句话的文章。", "sentences": ["只有一句话的文章。"]},
+    ]
+    q = sim.sentence_queries(articles, min_chars=6)
+    # the short sentence, the byline found in two articles and the lone lead (nothing left once
+    # it is removed) are no queries; a sentence repeated within an article is one query
+    assert q.queries == ["第一篇的导语句。", "第一篇第二长句。", "第二篇的导语句。", "第二篇又一长句。"]
+    assert q.gold.tolist() == [0, 0, 1, 1]
+    # the leads, then the stand-ins of the queries that are their article's lead
+    assert q.candidates == ["第一篇的导语句。", "第二篇的导语句。", "只有一句话的文章。", "短句。", "第二篇又一长句。"]
+    own = [q.candidates[q.columns[i, g]] for i, g in enumerate(q.gold)]
+    assert own == ["短句。", "第一篇的导语句。", "第二篇又一长句。", "第二篇的导语句。"]
+    assert all(text != query for text, query in zip(own, q.queries, strict=True))  # never an exact match
+    assert q.columns[:, 2].tolist() == [2] * 4  # other articles stand as their leads
+    # an exact-match scorer finds no query's own article by the query itself
+    exact = np.array([[float(c == query) for c in q.candidates] for query in q.queries])
+    per_article = q.gather(exact)
+    assert per_article.shape == (4, 3) and per_article[np.arange(4), q.gold].sum() == 0
+    assert sim.retrieval_metrics(per_article, q.gold)["top1"] == 0.0
+    assert sim.gold_ranks(np.array([[0.1, 0.9], [0.3, 0.2]]), np.array([1, 1])).tolist() == [1, 2]
 
 
 def test_top_k_and_mrr_on_a_toy_ranking():
@@ -139,8 +180,12 @@ def test_tiny_train_and_evaluate(trained):
         assert metrics[split]["queries"] == 4 and metrics[split]["top10"] == 1.0
         assert 0 <= metrics[split]["top1"] <= metrics[split]["top5"] <= 1
     assert metrics["test"]["top1"] >= 0.5  # the topics separate the toy articles
-    assert sum(metrics["items"]["test"]) / metrics["test"]["queries"] == pytest.approx(
-        metrics["test"]["top1"], abs=1e-4)
+    assert metrics["items"]["metric"] == "sentence_top1"  # the sentence set drives the comparison
+    sentences = sim.sentence_queries(sim.load_articles(data, "test"))
+    assert metrics["test"]["sentence_queries"] == len(sentences.queries) == len(metrics["items"]["test"]) > 4
+    assert metrics["test"]["sentence_candidates"] == 4
+    assert sum(metrics["items"]["test"]) / len(metrics["items"]["test"]) == pytest.approx(
+        metrics["test"]["sentence_top1"], abs=1e-4)
     assert len(rows) == 4 and metrics["cost"]["params"] > metrics["cost"]["encoder_params"] > 0
     encoder = sim.SentenceEncoder(tmp_path / "model")
     vectors = encoder.vectors(["足球进球", "股票上涨"])
@@ -150,14 +195,21 @@ def test_tiny_train_and_evaluate(trained):
 def test_baselines_on_toy_articles(tmp_path):
     data = _toy_articles(tmp_path)
     cfg = sim.BaselineConfig(tfidf_ngram_max=[1, 2], tfidf_min_df=1, bm25_terms=["chars", "both"],
-                             bm25_k1=1.5, bm25_b=0.75, margin_ablation=False)
+                             bm25_k1=[0.9, 1.5], bm25_b=[0.75], margin_ablation=False)
     peers = sim.baselines(cfg, data)
     assert set(peers) == {"tfidf_char", "bm25"}
-    assert peers["bm25"]["chosen"]["terms"] in ("chars", "both")
+    tried = peers["bm25"]["valid_by_option"]
+    assert set(tried) == {"chars k1=0.9 b=0.75", "chars k1=1.5 b=0.75", "both k1=0.9 b=0.75",
+                          "both k1=1.5 b=0.75"}
+    chosen = peers["bm25"]["chosen"]
+    assert tried[f"{chosen['terms']} k1={chosen['k1']:g} b={chosen['b']:g}"] == max(tried.values())
+    assert peers["bm25"]["valid"]["sentence_top1"] == max(tried.values())
     assert 0 <= peers["tfidf_char"]["test"]["top1"] <= 1
-    for peer in peers.values():  # 1 where the gold lead ranks first, per query
+    queries = len(sim.sentence_queries(sim.load_articles(data, "valid")).queries)
+    for peer in peers.values():  # 1 where the query's own article ranks first, per sentence query
+        assert len(peer["items"]["valid"]) == peer["valid"]["sentence_queries"] == queries
         assert sum(peer["items"]["test"]) / len(peer["items"]["test"]) == pytest.approx(
-            peer["test"]["top1"], abs=1e-4)
+            peer["test"]["sentence_top1"], abs=1e-4)
 
 
 def test_bag_encoders_train_save_and_load(tmp_path):

@@ -96,24 +96,135 @@ def data_table(metrics_dir: str | Path = "metrics") -> str:
     return "\n".join(tables)
 
 
-def validation_table(metrics_dir: str | Path = "metrics") -> str:
-    """Random vs adversarial validation (``metrics/validation.json``): per corpus and choice, the
-    sweep's Kendall τ and mean |valid − test| gap, and the sentiment model's gap."""
+VALIDATION_CHOICES = ("random", "adversarial")
+# the sweep figures the validation table needs (written by the `compare_validation` stage)
+VALIDATION_KEYS = ("models", "kendall_tau", "kendall_p", "mean_gap", "mean_abs_gap", "picked_model",
+                   "picked_test", "regret")
+
+
+def _validation_rows(metrics_dir: str | Path) -> tuple[dict, list[tuple[str, str, dict]]]:
+    """(the metrics, [(corpus, sweep, {choice: figures})]) of ``metrics/validation.json``; ({}, [])
+    without it."""
     path = Path(metrics_dir) / "validation.json"
     if not path.is_file():
+        return {}, []
+    data = read_json(path)
+    rows = []
+    for corpus, result in data.items():
+        sweeps = [key for key in result[VALIDATION_CHOICES[0]] if key.startswith("sweep_")]
+        for sweep in sweeps:
+            figures = {choice: result[choice][sweep] for choice in VALIDATION_CHOICES}
+            missing = sorted({k for f in figures.values() for k in VALIDATION_KEYS if k not in f})
+            if missing:
+                raise ValueError(f"{path}: {corpus} {sweep} lacks {', '.join(missing)}; it predates "
+                                 f"the current report: rerun the compare_validation stage")
+            rows.append((corpus, sweep.removeprefix("sweep_"), figures))
+    return data, rows
+
+
+def _p(value) -> str:
+    return "—" if value is None else "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def validation_table(metrics_dir: str | Path = "metrics") -> str:
+    """Random vs adversarial validation (``metrics/validation.json``): per corpus, choice and sweep,
+    the number of candidate models, Kendall τ (p) between their valid and test scores, the mean
+    valid − test gap and mean |valid − test|, the model the validation set picks, its test score
+    and its regret; and the sentiment model's valid / test / gap."""
+    data, rows = _validation_rows(metrics_dir)
+    if not rows:
         return ""
-    lines = ["| corpus | validation | sweep | Kendall τ | mean gap | sentiment model valid / test / gap |",
-             "|---|---|---|---|---|---|"]
-    for corpus, result in read_json(path).items():
-        for choice in ("random", "adversarial"):
-            model = result[choice].get("sentiment_model")
+    lines = ["| corpus | validation | sweep | models | Kendall τ (p) | mean gap valid − test | "
+             "mean abs gap | picked model | picked test | regret | sentiment model valid / test / gap |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for corpus, sweep, figures in rows:  # the two choices of a sweep on adjacent rows
+        for choice in VALIDATION_CHOICES:
+            f = figures[choice]
+            model = data[corpus][choice].get("sentiment_model")
             cell = f"{model['valid']:.4f} / {model['test']:.4f} / {model['gap']:.4f}" if model else "—"
-            for sweep, agreement in result[choice].items():
-                if sweep.startswith("sweep"):
-                    lines.append(f"| {corpus} (AUC {result['discriminator_auc']:.3f}) | {choice} | "
-                                 f"{sweep.removeprefix('sweep_')} | {agreement['kendall_tau']:.4f} | "
-                                 f"{agreement['mean_abs_gap']:.4f} | {cell} |")
+            tau = "—" if f["kendall_tau"] is None else f"{f['kendall_tau']:.4f} ({_p(f['kendall_p'])})"
+            lines.append(f"| {corpus} (AUC {data[corpus]['discriminator_auc']:.3f}) | {choice} | {sweep} | "
+                         f"{f['models']} | {tau} | {f['mean_gap']:+.4f} | {f['mean_abs_gap']:.4f} | "
+                         f"{f['picked_model']} | {f['picked_test']:.4f} | {f['regret']:.4f} | {cell} |")
     return "\n".join(lines) + "\n"
+
+
+def _tally(rows: list[tuple[str, str, dict]], key: str, better: str) -> str:
+    """Which validation set is better on ``key`` in each sweep (``better``: higher, lower or
+    closer to 0; equal stored values are a tie, an undefined value decides nothing), said for both
+    sides, e.g. "of 3 sweeps, adversarial in 2 (…), random in 1 (…), tied in none"."""
+    sign = {"higher": 1, "lower": -1, "closer to 0": -1}[better]
+    wins: dict[str, list[str]] = {"random": [], "adversarial": [], "tied": [], "undefined": []}
+    for corpus, sweep, figures in rows:
+        a, r = figures["adversarial"][key], figures["random"][key]
+        if a is None or r is None:
+            wins["undefined"].append(f"{corpus} {sweep}")
+            continue
+        if better == "closer to 0":
+            a, r = abs(a), abs(r)
+        side = "tied" if a == r else "adversarial" if sign * (a - r) > 0 else "random"
+        wins[side].append(f"{corpus} {sweep}")
+
+    def said(side: str) -> str:
+        return f"{len(wins[side])} ({', '.join(wins[side])})" if wins[side] else "none"
+
+    text = (f"of {len(rows)} sweeps, adversarial in {said('adversarial')}, random in "
+            f"{said('random')}, tied in {said('tied')}")
+    return text + (f", undefined in {said('undefined')}" if wins["undefined"] else "")
+
+
+def _sentiment_side(result: dict, key: str, sign: int) -> str:
+    """Which choice's sentiment model is better on ``key`` (``sign`` 1: higher, -1: lower), with
+    both figures."""
+    r, a = (result[c]["sentiment_model"][key] for c in VALIDATION_CHOICES)
+    if r == a:
+        return f"tied ({r:.4f} each)"
+    win, lose = (("adversarial", a), ("random", r)) if sign * (a - r) > 0 else (("random", r), ("adversarial", a))
+    return f"{win[0]}'s ({win[1]:.4f}, against {lose[1]:.4f} for {lose[0]})"
+
+
+def validation_notes(metrics_dir: str | Path = "metrics") -> str:
+    """One sentence per column of ``validation_table``: what it shows and which validation set
+    comes out better on it (both sides named, whichever wins)."""
+    data, rows = _validation_rows(metrics_dir)
+    if not rows:
+        return ""
+    same = [f"{c} {s}" for c, s, f in rows if f["random"]["picked_model"] == f["adversarial"]["picked_model"]]
+    differ = [f"{c} {s}" for c, s, f in rows if f"{c} {s}" not in same]
+    counts = sorted({f[choice]["models"] for _, _, f in rows for choice in VALIDATION_CHOICES})
+    unequal = [f"{c} {s}" for c, s, f in rows if f["random"]["models"] != f["adversarial"]["models"]]
+    notes = [
+        f"**models**: the number of candidate models in the sweep (TF-IDF + LR, C × character n-gram "
+        f"range): {' or '.join(map(str, counts))}, "
+        + ("the same for both validation sets in every sweep, so neither side has more to pick from."
+           if not unequal else f"not the same for both validation sets in {', '.join(unequal)}."),
+        f"**Kendall τ (p)**: how alike the validation and the test scores rank the candidates "
+        f"(scipy's `kendalltau`, τ-b: 1 = same order, 0 = unrelated; p against no association); "
+        f"higher is better: {_tally(rows, 'kendall_tau', 'higher')}.",
+        f"**mean gap valid − test**: how much the validation score overstates (+) or understates (−) "
+        f"the test score on average over the candidates; closer to 0 is better: "
+        f"{_tally(rows, 'mean_gap', 'closer to 0')}.",
+        f"**mean abs gap**: the mean of |valid − test| over the candidates; lower is better: "
+        f"{_tally(rows, 'mean_abs_gap', 'lower')}.",
+        f"**picked model**: the candidate with the best validation score (ties go to the first in "
+        f"the sweep's order), no better side: the two validation sets pick the same model in "
+        f"{len(same)} of {len(rows)} sweeps{' (' + ', '.join(same) + ')' if same else ''} and "
+        f"different ones in {len(differ)}{' (' + ', '.join(differ) + ')' if differ else ''}.",
+        f"**picked test**: the test score of that pick, what selection on this validation set "
+        f"would ship (each choice trains its candidates on the pool minus its own validation "
+        f"set); higher is better: {_tally(rows, 'picked_test', 'higher')}.",
+        f"**regret**: the best test score among the choice's own candidates minus the picked "
+        f"model's (0 = it picked the test-best one); lower is better: "
+        f"{_tally(rows, 'regret', 'lower')}.",
+    ]
+    for corpus in data:
+        if all(data[corpus][c].get("sentiment_model") for c in VALIDATION_CHOICES):
+            notes.append(f"**sentiment model valid / test / gap** ({corpus}): the `sentiment` "
+                         f"family's model trained once on each choice's training set, its valid and "
+                         f"test score and |valid − test|; the smaller gap is "
+                         f"{_sentiment_side(data[corpus], 'gap', -1)}, the higher test score is "
+                         f"{_sentiment_side(data[corpus], 'test', 1)}.")
+    return "".join(f"- {note}\n" for note in notes)
 
 
 def render(metrics_dir: str | Path = "metrics") -> str:
@@ -126,7 +237,8 @@ def render(metrics_dir: str | Path = "metrics") -> str:
                   if comparison else "")
     validation = validation_table(metrics_dir)
     validation = (f"\nRandom vs adversarial validation sets (stage `compare_validation`; score: "
-                  f"reviews accuracy, People's Daily tag-kind micro F1):\n\n{validation}"
+                  f"reviews accuracy, People's Daily tag-kind micro F1):\n\n{validation}\n"
+                  f"{validation_notes(metrics_dir)}"
                   if validation else "")
     return (f"{comparison}{results_table(metrics_dir)}{validation}\nPrepared data (reviews after deduplication and "
             f"conflict removal; People's Daily split by date):\n\n"

@@ -16,7 +16,7 @@ masked max over time (a label is present if some position says so) → one logit
 `train@multilabel` trains the ``loss`` of the params (ZLPR by default); `baselines@multilabel`
 retrains the same network with sigmoid BCE and focal loss (each scored at probability 0.5 and at
 thresholds tuned on valid: one global, and one per label) and fits TF-IDF over character n-grams
-+ one-vs-rest logistic regression, all on the same split.
++ one-vs-rest logistic regression and fastText (one sigmoid per label), all on the same split.
 """
 
 from __future__ import annotations
@@ -145,6 +145,21 @@ def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray,
         "examples": int(len(y_true)),
         "per_label": per_label,
     }
+
+
+def line_counts(y_true: np.ndarray, y_pred: np.ndarray, micro_f1: float | None = None) -> list[list[int]]:
+    """Per line ``[labels right, predicted, gold]``: summed over any set of lines they give that
+    set's micro F1 (2 tp / (predicted + gold)), the statistics of the paired bootstrap. Checked
+    against ``micro_f1`` (as :func:`multilabel_scores` rounds it) when given."""
+    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
+    counts = np.stack([(y_true & y_pred).sum(1), y_pred.sum(1), y_true.sum(1)], axis=1)
+    if micro_f1 is not None:
+        tp, predicted, gold = counts.sum(0)
+        value = round(float(_f1(tp, predicted - tp, gold - tp)), 4)
+        if value != micro_f1:
+            raise AssertionError(f"multilabel: the per-line items give micro F1 {value}, "
+                                 f"the metrics say {micro_f1}")
+    return counts.astype(int).tolist()
 
 
 def tune_threshold(y_true: np.ndarray, scores: np.ndarray, candidates: Sequence[float]) -> float:
@@ -365,14 +380,16 @@ def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray) -> list[dict]:
 
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     """Scores at logit 0 on test and valid, what a threshold tuned on valid would change,
-    label counts per split, cost; plus the per-label confusion rows of test."""
+    label counts per split, cost, the per-line ``items`` of valid and test (:func:`line_counts`,
+    the same lines in the same order as the peers'); plus the per-label confusion rows of test."""
     clf = MultilabelClassifier(model_dir)
     if clf.labels != LABEL_NAMES:
         raise ValueError(f"{model_dir}: trained for labels {clf.labels}, this code scores "
                          f"{LABEL_NAMES}: retrain (`dvc repro train@multilabel`)")
     data_dir = Path(data_dir)
     splits = {s: load_split(data_dir, s) for s in ("train", "valid", "test")}
-    metrics: dict = {}
+    # per line [right, predicted, gold] at logit 0, for the paired bootstrap against the peers
+    metrics: dict = {"items": {"metric": "micro_f1", "kind": "f1", "higher_is_better": True}}
     logits = {}
     for split in ("test", "valid"):
         texts, y = splits[split]
@@ -380,6 +397,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         logits[split] = clf.logits(texts)
         seconds = time.perf_counter() - start
         metrics[split] = multilabel_scores(y, logits[split] > 0)
+        metrics["items"][split] = line_counts(y, logits[split] > 0, metrics[split]["micro_f1"])
         if split == "test":
             test_seconds = seconds
     # the headline uses no tuning; this records what tuning one global threshold would add
@@ -417,15 +435,27 @@ class BaselineConfig:
     ngram_max: int = field(metadata={"min": 1})
     min_df: int = field(metadata={"min": 1})
     c_grid: list[float]  # inverse regularisation strengths; the best valid micro F1 at 0.5 is kept
-    seed: int
+    seed: int  # also seeds fastText (its initialisation and the order of its training lines)
+    # fastText supervised, one sigmoid per label (loss ova), over the characters the network reads,
+    # its word n-grams = character n-grams (kexue.peers.fasttext): every (lr, epoch, word_ngrams)
+    # of the grids is fitted on train and the best valid micro F1 at 0.5 kept
+    fasttext: bool = False
+    fasttext_lr: list[float] = field(default_factory=lambda: [0.1])
+    fasttext_epoch: list[int] = field(default_factory=lambda: [5])
+    fasttext_word_ngrams: list[int] = field(default_factory=lambda: [2])
+    fasttext_dim: int = field(default=10, metadata={"min": 1})  # embedding size
 
 
 def _threshold_peers(name: str, y: dict, probs: dict, candidates: list[float],
                      per_label: bool, extra: dict) -> dict:
-    """``name_t0.5``, ``name_tuned`` (one threshold from valid), ``name_tuned_per_label``."""
+    """``name_t0.5``, ``name_tuned`` (one threshold from valid), ``name_tuned_per_label``; each
+    with its per-line ``items`` (:func:`line_counts`) of valid and test."""
     def scored(threshold) -> dict:
-        return {split: multilabel_scores(y[split], probs[split] >= threshold)
-                for split in ("test", "valid")}
+        out: dict = {split: multilabel_scores(y[split], probs[split] >= threshold)
+                     for split in ("test", "valid")}
+        out["items"] = {split: line_counts(y[split], probs[split] >= threshold,
+                                           out[split]["micro_f1"]) for split in ("valid", "test")}
+        return out
 
     peers = {f"{name}_t0.5": {**scored(0.5), "threshold": 0.5, **extra}}
     t = tune_threshold(y["valid"], probs["valid"], candidates)
@@ -467,11 +497,40 @@ def _tfidf_lr(cfg: BaselineConfig, texts: dict, y: dict) -> tuple[dict, dict]:
     return probs, extra
 
 
+NO_LABEL = "none"  # fastText's label for a line without any: fastText skips unlabelled lines
+
+
+def _fasttext(cfg: BaselineConfig, texts: dict, y: dict) -> tuple[dict, dict]:
+    """fastText's per-label probabilities on valid and test, of the (lr, epoch, word_ngrams) with
+    the best valid micro F1 at 0.5. A line with none of the labels is trained with the extra
+    label :data:`NO_LABEL` (else fastText would skip it, and never learn that a label is absent);
+    its probability is not scored."""
+    from kexue.peers import fasttext
+
+    documents = {split: [characters(t) for t in texts[split]] for split in texts}
+    labels = [[name for name, hit in zip(LABEL_NAMES, row, strict=True) if hit] or [NO_LABEL]
+              for row in y["train"]]
+    start = time.perf_counter()
+    settings = fasttext.grid(cfg.fasttext_lr, cfg.fasttext_epoch, cfg.fasttext_word_ngrams)
+    model, valid_probs, chosen = fasttext.tune(
+        (documents["train"], labels), documents["valid"], LABEL_NAMES, settings,
+        lambda probs: multilabel_scores(y["valid"], probs >= 0.5)["micro_f1"],
+        dim=cfg.fasttext_dim, loss="ova", seed=cfg.seed)
+    probs = {"valid": valid_probs,
+             "test": fasttext.probabilities(model, documents["test"], LABEL_NAMES)}
+    extra = {"train_seconds": round(time.perf_counter() - start, 2),
+             "chosen": {"lr": chosen["lr"], "epoch": chosen["epoch"],
+                        "word_ngrams": chosen["word_ngrams"], "dim": cfg.fasttext_dim, "loss": "ova"},
+             "tried": chosen["candidates"]}
+    return probs, extra
+
+
 def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
               network: Config | None = None) -> dict:
     """The `multilabel` network trained with each of ``cfg.losses`` (its params section, only the
     loss changed), scored at probability 0.5 and at thresholds tuned on valid; and the TF-IDF
-    peer, scored the same ways. Thresholds never see test."""
+    and (``cfg.fasttext``) fastText peers, scored the same ways. Thresholds never see test.
+    Every peer carries per-line ``items`` for the evaluate stage's paired bootstrap."""
     if cfg.ngram_min > cfg.ngram_max:
         raise ValueError(f"baselines.multilabel: ngram_min={cfg.ngram_min} > ngram_max={cfg.ngram_max}")
     data_dir = Path(data_dir)
@@ -496,4 +555,9 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
         tfidf = _threshold_peers("tfidf_lr", y, probs, candidates, cfg.per_label_thresholds, extra)
         peers["tfidf_lr"] = tfidf.pop("tfidf_lr_t0.5")
         peers.update(tfidf)
+    if cfg.fasttext:
+        probs, extra = _fasttext(cfg, texts, y)
+        fast = _threshold_peers("fasttext", y, probs, candidates, cfg.per_label_thresholds, extra)
+        peers["fasttext"] = fast.pop("fasttext_t0.5")
+        peers.update(fast)
     return peers

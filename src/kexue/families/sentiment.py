@@ -437,12 +437,24 @@ def classification_metrics(y_true: np.ndarray, prob_pos: np.ndarray) -> dict:
     }
 
 
+def correct_items(y_true: np.ndarray, prob_pos: np.ndarray, accuracy: float | None = None) -> list[int]:
+    """1 for a review classified right at P(positive) >= 0.5, else 0: their mean is the
+    accuracy of :func:`classification_metrics` (checked against ``accuracy`` when given)."""
+    hits = ((np.asarray(prob_pos) >= 0.5).astype(int) == np.asarray(y_true).astype(int)).astype(int)
+    if accuracy is not None and round(float(hits.mean()), 4) != accuracy:
+        raise AssertionError(f"sentiment: the per-review items give accuracy {hits.mean():.4f}, "
+                             f"the metrics say {accuracy}")
+    return hits.tolist()
+
+
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     """Metrics on valid and test, cost figures, and the test confusion rows for DVC's
-    ``confusion`` plot template."""
+    ``confusion`` plot template; ``items`` holds, per split, 1/0 for each review right or wrong
+    (the same reviews in the same order as the peers' items)."""
     clf = SentimentClassifier(model_dir)
     data_dir = Path(data_dir)
-    metrics: dict = {}
+    # right (1) or wrong (0) per review, for the paired bootstrap against the peers
+    metrics: dict = {"items": {"metric": "accuracy", "kind": "mean", "higher_is_better": True}}
     members = clf.member_names()
     if members:
         metrics["members"] = {name: {} for name in members}
@@ -474,6 +486,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             cm = confusion_matrix(y.astype(int), pred, labels=[0, 1])
             metrics_cm = {"labels": LABELS, "matrix": cm.tolist()}
         metrics[split] = classification_metrics(y.astype(int), prob)
+        metrics["items"][split] = correct_items(y.astype(int), prob, metrics[split]["accuracy"])
     metrics["test"]["confusion"] = metrics_cm
     if refit:
         metrics["valid"]["source"] = ("selection run: the members before their refit on train + valid "
@@ -496,15 +509,25 @@ class BaselineConfig:
     ngram_max: int = field(metadata={"min": 1})
     min_df: int = field(metadata={"min": 1})
     c_grid: list[float]  # inverse regularisation strengths tried; the best on valid is kept
-    seed: int
-    refit: bool = False  # refit the chosen C on train + valid (as sentiment.refit does)
+    seed: int  # also seeds fastText (its initialisation and the order of its training lines)
+    refit: bool = False  # refit the chosen C (and fastText setting) on train + valid (as sentiment.refit does)
+    # fastText supervised over the characters kexue reads, its word n-grams = character n-grams
+    # (kexue.peers.fasttext): every (lr, epoch, word_ngrams) of the grids is fitted on train and the
+    # best valid accuracy kept
+    fasttext: bool = False
+    fasttext_lr: list[float] = field(default_factory=lambda: [0.1])
+    fasttext_epoch: list[int] = field(default_factory=lambda: [5])
+    fasttext_word_ngrams: list[int] = field(default_factory=lambda: [2])
+    fasttext_dim: int = field(default=10, metadata={"min": 1})  # embedding size
 
 
 def baselines(cfg: BaselineConfig, data_dir: str | Path) -> dict:
-    """The peer a practitioner would use: TF-IDF over character n-grams + logistic regression,
+    """The peers a practitioner would use: TF-IDF over character n-grams + logistic regression,
     with C picked on the same validation split the neural model uses; when the split carries
     density-ratio weights (stage `split`), a second peer trains with them, so the weighting's
-    gain is shown apart from the network's."""
+    gain is shown apart from the network's; and (``cfg.fasttext``) fastText over characters, its
+    setting picked on valid. Each peer carries ``items``: 1/0 per review right or wrong on valid
+    and test, for the paired bootstrap of the evaluate stage."""
     if cfg.ngram_min > cfg.ngram_max:
         raise ValueError(f"baselines.sentiment: ngram_min={cfg.ngram_min} > ngram_max={cfg.ngram_max}")
     data_dir = Path(data_dir)
@@ -513,7 +536,45 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path) -> dict:
     peers = {"tfidf_char_lr": _tfidf_lr(cfg, splits, "none")}
     if weighted:
         peers["tfidf_char_lr_density_ratio"] = _tfidf_lr(cfg, splits, "density_ratio")
+    if cfg.fasttext:
+        peers["fasttext"] = _fasttext(cfg, splits)
     return peers
+
+
+def _fasttext(cfg: BaselineConfig, splits: dict) -> dict:
+    """fastText (softmax over neg / pos) on the review characters; lr / epoch / word_ngrams
+    chosen by valid accuracy, refit on train + valid when ``cfg.refit`` (valid figures then come
+    from the selection fit, as for the TF-IDF peer and the network)."""
+    from kexue.peers import fasttext
+
+    documents = {split: [tokens(t) for t in splits[split][0]] for split in splits}
+    y = {split: splits[split][1].astype(int) for split in splits}
+
+    def labels(parts):
+        return [[LABELS[v]] for part in parts for v in y[part]]
+
+    start = time.perf_counter()
+    settings = fasttext.grid(cfg.fasttext_lr, cfg.fasttext_epoch, cfg.fasttext_word_ngrams)
+    model, valid_probs, chosen = fasttext.tune(
+        (documents["train"], labels(["train"])), documents["valid"], LABELS, settings,
+        lambda probs: accuracy_score(y["valid"], (probs[:, 1] >= 0.5).astype(int)),
+        dim=cfg.fasttext_dim, seed=cfg.seed)
+    if cfg.refit:
+        model = fasttext.fit(documents["train"] + documents["valid"], labels(["train", "valid"]),
+                             lr=chosen["lr"], epoch=chosen["epoch"],
+                             word_ngrams=chosen["word_ngrams"], dim=cfg.fasttext_dim, seed=cfg.seed)
+    seconds = time.perf_counter() - start
+    prob = {"valid": valid_probs[:, 1],
+            "test": fasttext.probabilities(model, documents["test"], LABELS)[:, 1]}
+    out: dict = {split: classification_metrics(y[split], prob[split]) for split in ("test", "valid")}
+    out["items"] = {split: correct_items(y[split], prob[split], out[split]["accuracy"])
+                    for split in ("valid", "test")}
+    out["cost"] = {"train_seconds": round(seconds, 2), "fits": len(settings) + int(cfg.refit)}
+    out["chosen"] = {"lr": chosen["lr"], "epoch": chosen["epoch"],
+                     "word_ngrams": chosen["word_ngrams"], "dim": cfg.fasttext_dim,
+                     "refit": cfg.refit}
+    out["tried"] = chosen["candidates"]
+    return out
 
 
 def _tfidf_lr(cfg: BaselineConfig, splits: dict, weighting: str) -> dict:
@@ -545,9 +606,12 @@ def _tfidf_lr(cfg: BaselineConfig, splits: dict, weighting: str) -> dict:
     if cfg.refit:
         vectorizer, clf = fitted(c, ["train", "valid"])
     seconds = time.perf_counter() - start
-    out = {"test": classification_metrics(splits["test"][1].astype(int),
-                                          clf.predict_proba(vectorizer.transform(splits["test"][0]))[:, 1]),
-           "valid": classification_metrics(splits["valid"][1].astype(int), valid_prob)}
+    prob = {"test": clf.predict_proba(vectorizer.transform(splits["test"][0]))[:, 1],
+            "valid": valid_prob}
+    out: dict = {split: classification_metrics(splits[split][1].astype(int), prob[split])
+                 for split in ("test", "valid")}
+    out["items"] = {split: correct_items(splits[split][1], prob[split], out[split]["accuracy"])
+                    for split in ("valid", "test")}
     out["cost"] = {"train_seconds": round(seconds, 2), "features": len(vectorizer.vocabulary_)}
     out["chosen"] = {"C": c, "sample_weights": weighting, "refit": cfg.refit}
     return out

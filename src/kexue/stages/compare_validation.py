@@ -1,9 +1,11 @@
 """Stage `compare_validation`: does adversarial validation stand in for the test set better than a
 random validation set? For each choice (same pool, same size, same discriminator scores), the
-|valid − test| gap of the sentiment model and, over a sweep of TF-IDF + LR models, Kendall's τ
-between valid and test scores (metrics/validation.json). Reviews: sentiment accuracy; People's
-Daily: multi-label tag-kind micro F1 (the sweep only: the per-choice neural model is the sentiment
-one)."""
+|valid − test| gap of the sentiment model and, over a sweep of TF-IDF + LR models: Kendall's τ
+(with its p-value) between valid and test scores, the mean valid − test gap, the model the
+validation set picks, that model's test score and its regret against the sweep's best test score
+(metrics/validation.json; `kexue.text.advsplit.selection_agreement`). Reviews: sentiment accuracy;
+People's Daily: multi-label tag-kind micro F1 (the sweep only: the per-choice neural model is the
+sentiment one)."""
 
 import argparse
 import dataclasses
@@ -17,7 +19,13 @@ import numpy as np
 from kexue.config import ConfigError, load_section
 from kexue.io import read_jsonl, write_json, write_jsonl
 from kexue.stages.split import Params as SplitParams
-from kexue.text.advsplit import score_test_likeness, selection_agreement, split_pool, sweep_scores
+from kexue.text.advsplit import (
+    score_test_likeness,
+    selection_agreement,
+    split_pool,
+    sweep_models,
+    sweep_scores,
+)
 
 CHOICES = ("random", "adversarial")
 
@@ -53,6 +61,7 @@ def compare(prepared: Path, split: SplitParams, params: Params, vectors_root: Pa
 
     tasks = {"reviews": lambda rows: [r["label"] for r in rows],
              "people_daily": lambda rows: np.stack([label_vector(r["pos"]) for r in rows])}
+    names = sweep_models(params.c_grid, params.ngram_max)
     out: dict = {}
     for corpus, labels in tasks.items():
         pool = read_jsonl(prepared / corpus / "train.jsonl") + read_jsonl(prepared / corpus / "valid.jsonl")
@@ -70,8 +79,8 @@ def compare(prepared: Path, split: SplitParams, params: Params, vectors_root: Pa
             for weighted in ((True, False) if corpus == "reviews" else (False,)):
                 v, t = sweep_scores(splits, labels, params.c_grid, params.ngram_max, weighted, split.seed)
                 result["sweep_density_ratio" if weighted else "sweep_unweighted"] = {
-                    **selection_agreement(v, t), "valid": [round(x, 4) for x in v],
-                    "test": [round(x, 4) for x in t]}
+                    **selection_agreement(v, t, names), "candidates": names,
+                    "valid": [round(x, 4) for x in v], "test": [round(x, 4) for x in t]}
             if corpus == "reviews":
                 result["sentiment_model"] = _sentiment_gap(splits, params.sentiment_members,
                                                            vectors_root, tokenized)

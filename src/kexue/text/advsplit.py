@@ -82,22 +82,50 @@ def random_validation_split(n: int, size: int, seed: int) -> tuple[np.ndarray, n
     return np.flatnonzero(keep), valid
 
 
-def selection_agreement(valid_scores: Sequence[float], test_scores: Sequence[float]) -> dict:
-    """How well a validation set stands in for the test set over a sweep of models: Kendall's τ
-    between the models' valid and test scores, the mean |valid − test| gap, and the test score
-    of the model the validation set would pick (and how far that is below the best test score)."""
+def sweep_models(c_grid: Sequence[float], ngram_maxes: Sequence[int]) -> list[str]:
+    """Names of the sweep's models, in the order ``sweep_scores`` scores them: n-gram range in the
+    outer loop, C in the inner one, each in the order listed."""
+    return [f"char 1-{n} C={c:g}" for n in ngram_maxes for c in c_grid]
+
+
+def selection_agreement(valid_scores: Sequence[float], test_scores: Sequence[float],
+                        models: Sequence[str] | None = None) -> dict:
+    """How well a validation set stands in for the test set over a sweep of candidate models
+    (higher scores better):
+
+    - ``kendall_tau``, ``kendall_p``: scipy's ``kendalltau`` (τ-b) between the candidates' valid
+      and test scores, and its p-value against no association; both ``None`` when either side is
+      constant (no ranking to compare);
+    - ``mean_gap``: mean of valid − test (> 0: the validation set flatters the models), and
+      ``mean_abs_gap``: mean of |valid − test|;
+    - the model the validation set picks (best valid score) — ``picked_model``, its index in the
+      sweep, its valid and test score — and its ``regret``: the best test score among the
+      candidates minus the picked model's test score (0 when valid picks the test-best model).
+
+    Ties on valid go to the candidate listed first (``np.argmax`` returns the first maximum), so
+    the pick does not depend on anything but the order of the sweep; the same rule names the
+    test-best model."""
     from scipy.stats import kendalltau
 
     valid_scores, test_scores = np.asarray(valid_scores, float), np.asarray(test_scores, float)
     if len(valid_scores) != len(test_scores) or len(valid_scores) < 2:
         raise ValueError("selection_agreement needs the same number (≥ 2) of valid and test scores")
-    tau = kendalltau(valid_scores, test_scores).statistic
-    picked = int(np.argmax(valid_scores))
-    return {"kendall_tau": round(float(tau), 4) if np.isfinite(tau) else 0.0,
+    names = list(models) if models is not None else [f"model {i}" for i in range(len(valid_scores))]
+    if len(names) != len(valid_scores):
+        raise ValueError(f"{len(names)} model names for {len(valid_scores)} scores")
+    tau = kendalltau(valid_scores, test_scores)
+    defined = bool(np.isfinite(tau.statistic))
+    picked, best = int(np.argmax(valid_scores)), int(np.argmax(test_scores))
+    return {"models": len(valid_scores),
+            "kendall_tau": round(float(tau.statistic), 4) if defined else None,
+            "kendall_p": float(f"{tau.pvalue:.4g}") if defined else None,
+            "mean_gap": round(float(np.mean(valid_scores - test_scores)), 4),
             "mean_abs_gap": round(float(np.mean(np.abs(valid_scores - test_scores))), 4),
+            "picked_model": names[picked], "picked_index": picked,
+            "picked_valid": round(float(valid_scores[picked]), 4),
             "picked_test": round(float(test_scores[picked]), 4),
-            "regret": round(float(test_scores.max() - test_scores[picked]), 4),
-            "models": len(valid_scores)}
+            "best_test_model": names[best], "best_test": round(float(test_scores[best]), 4),
+            "regret": round(float(test_scores[best] - test_scores[picked]), 4)}
 
 
 def density_ratio_weights(scores: np.ndarray, prior_ratio: float, max_weight: float) -> np.ndarray:
@@ -154,9 +182,9 @@ def sweep_scores(splits: dict[str, list[dict]], labels, c_grid: Sequence[float],
                  ngram_maxes: Sequence[int], weighted: bool, seed: int = 0,
                  text_key: str = "text") -> tuple[list[float], list[float]]:
     """(valid scores, test scores) of a small sweep of TF-IDF + logistic-regression models (one per
-    n-gram range × C), each trained on ``splits["train"]`` (with its density-ratio weights when
-    ``weighted``). ``labels(rows)`` gives a 1-D array (binary task: accuracy) or a 2-D 0/1 array
-    (multi-label task: one-vs-rest, micro F1)."""
+    n-gram range × C, in the order of ``sweep_models``), each trained on ``splits["train"]`` (with
+    its density-ratio weights when ``weighted``). ``labels(rows)`` gives a 1-D array (binary task:
+    accuracy) or a 2-D 0/1 array (multi-label task: one-vs-rest, micro F1)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
