@@ -13,7 +13,7 @@ REMOTE ?= $(HOME)/.cache/kexue/dvc-remote
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup system-deps run test lint bench readme clean-venv
+.PHONY: setup system-deps run quick test lint bench readme clean-venv
 
 setup: $(STAMP) system-deps .dvc/config.local
 
@@ -51,6 +51,10 @@ system-deps:
 run: setup
 	$(BIN)/python -m kexue.timings --out reports/timings.json -- $(BIN)/dvc repro
 	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md
+
+# the whole DAG on the tiny profile in a scratch copy (a few minutes): every stage seen working
+quick: setup
+	$(BIN)/python -m kexue.tiny $(DEST)
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --durations=15

@@ -1,5 +1,4 @@
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,9 @@ def raw_reviews(tmp_path_factory) -> Path:
 @pytest.fixture
 def repo_copy(tmp_path) -> Path:
     """The project's pipeline files copied into a temp dir (no data, models or venv)."""
-    dest = tmp_path / "repo"
-    dest.mkdir()
-    for name in ("dvc.yaml", "params.yaml", "pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, dest / name)
-    shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / ".dvc", dest / ".dvc",
-                    ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
-    return dest
+    from kexue.tiny import copy_project
+
+    return copy_project(ROOT, tmp_path / "repo")
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from stage_deps import audit_problems, dvc_stages, required_sources
 
+from kexue.tiny import write_tiny_params
+
 AUDIT = Path(__file__).resolve().parent / "audit"  # its sitecustomize logs each stage's file opens
 TIMING = re.compile(r"seconds|per_second|speed")  # metrics keys that measure time, not results
 
@@ -39,63 +41,6 @@ def _run(repo: Path, *cmd: str, expect_fail: bool = False, **env) -> str:
     return proc.stdout + proc.stderr
 
 
-def _tiny_params(repo: Path, **sentiment_overrides) -> None:
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params["prepare_reviews"]["limit_per_label"] = 150
-    params["sentiment"].update(embedding_dim=16, units=8, maxlen=64, members=1,
-                               **sentiment_overrides)
-    params["sentiment"]["fit"]["epochs"] = 1
-    params["baselines"]["sentiment"].update(c_grid=[1.0], fasttext_lr=[0.5], fasttext_epoch=[5],
-                                            fasttext_word_ngrams=[2])
-    params["prepare_people_daily"]["limit_lines"] = 300
-    for family in ("segment", "ner", "segment_closed"):
-        params[family].update(embedding_dim=8, units=16, layers=1, members=1)
-        params[family]["fit"]["epochs"] = 1
-    params["baselines"]["segment"]["softmax_ablation"] = False
-    params["baselines"]["segment_closed"].update(crfsuite_c1=[0.1], crfsuite_max_iterations=20)
-    params["multilabel"].update(embedding_dim=8, units=16, layers=1)
-    params["multilabel"]["fit"]["epochs"] = 1
-    params["baselines"]["multilabel"].update(losses=["bce"], c_grid=[1.0], fasttext_lr=[0.5],
-                                             fasttext_epoch=[5], fasttext_word_ngrams=[2])
-    params["segment"]["dictionary"] = "none"  # jieba's 350k-word list is tested in test_tagging
-    params["word2vec"].update(dim=8, epochs=1, min_count=1)
-    params["glove"].update(dim=8, epochs=1, min_count=1)
-    params["baselines"]["word2vec"].update(query_min_count=1, candidate_min_count=1)
-    params["downstream_sentiment"].update(epochs=1)
-    params["ode"]["fit"]["epochs"] = 20
-    params["prepare_articles"]["limit_articles"] = 60
-    params["similarity"].update(embedding_dim=8, units=8, maxlen=32, bigrams=False, hash_dim=1024,
-                                hash_slots=65536)
-    params["similarity"]["fit"]["epochs"] = 1
-    params["baselines"]["similarity"].update(margin_ablation=False, tfidf_ngram_max=[2],
-                                             bm25_terms=["both"], bm25_k1=[1.5], bm25_b=[0.75])
-    params["cloze"].update(embedding_dim=8, units=8, train_document_words=60)
-    params["cloze"]["fit"]["epochs"] = 1
-    params["seq2seq"].update(maxlen=32, max_headline=8, embedding_dim=8, units=8, condition_units=4,
-                             attention_heads=1, attention_key_dim=4, hidden=8, beam_size=2)
-    params["seq2seq"]["fit"]["epochs"] = 1
-    params["baselines"]["seq2seq"].update(tfidf_ngram_max=[1], tfidf_scoring=["sum"])
-    for family in ("vae", "nice", "gan"):
-        params[family].update(limit_train=600, valid_size=100, fid_samples=200)
-        params[family]["fit"]["epochs"] = 1
-    params["vae"].update(width=32, hidden_layers=1, latent=4, importance_samples=5)
-    params["nice"].update(width=16, depth=1, couplings=2)
-    params["gan"].update(width=4, latent=8)
-    params["baselines"]["generative"].update(components={"diag": [2]},
-                                             max_train=500, max_iter=10, valid_size=100,
-                                             fid_samples=200)
-    params["compare_validation"].update(c_grid=[1.0], ngram_max=[1, 2])
-    params["saliency"].update(texts=20, render=5)
-    params["image"].update(width=4, blocks=1, limit_train=600, valid_size=100, precision="float32")
-    params["image"]["fit"]["epochs"] = 1
-    params["image"]["warmup_epochs"] = 0.5
-    params["baselines"]["image"].update(logistic_max_iter=20, adaboost_estimators=2, forest_estimators=3)
-    params["finetune"].update(labels_per_class=10, valid_per_class=5, pretrain_epochs=1, epochs=1,
-                              max_epochs=1, batch_size=10)
-    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
-
-
 def _ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
 
@@ -118,7 +63,7 @@ def _declared_outputs(repo: Path) -> list[Path]:
 
 def test_tiny_pipeline_end_to_end(repo_copy):
     repo = repo_copy
-    _tiny_params(repo)
+    write_tiny_params(repo)
     _run(repo, "git", "init", "-q", "-b", "main")
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "tiny profile")
@@ -231,7 +176,7 @@ def test_tiny_pipeline_end_to_end(repo_copy):
 
     # a sentiment param change touches only the sentiment stages and what follows them
     old_dropout = yaml.safe_load((repo / "params.yaml").read_text())["sentiment"]["dropout"]
-    _tiny_params(repo, dropout=0.1)
+    write_tiny_params(repo, dropout=0.1)
     status = json.loads(_run(repo, "dvc", "status", "--json").strip().splitlines()[-1])
     assert set(status) == {"train@sentiment", "downstream_sentiment", "compare_validation"}, status
     changed = _run(repo, "dvc", "repro")
