@@ -52,7 +52,7 @@ run: setup
 	$(BIN)/python -m kexue.timings --out reports/timings.json -- $(BIN)/dvc repro
 	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md
 
-# the whole DAG on the tiny profile in a scratch copy (a few minutes): every stage seen working
+# the whole DAG on the tiny profile in a scratch copy: every stage seen working
 quick: setup
 	$(BIN)/python -m kexue.tiny $(DEST)
 

@@ -1,4 +1,4 @@
-"""The tiny profile: the whole pipeline on a few hundred examples per family, in minutes.
+"""The tiny profile: the whole pipeline on a few hundred examples per family, one epoch each.
 
 ``python -m kexue.tiny [DEST]`` (``make quick``) copies the project's pipeline files into a
 scratch directory (a new temp directory unless ``DEST`` is given), shrinks ``params.yaml`` with
