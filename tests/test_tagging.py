@@ -282,3 +282,23 @@ def test_gazetteer_length_filter_is_chosen_on_valid(tmp_path):
     assert gazetteer["tried"]["1"]["valid_f1"] < 1.0
     assert gazetteer["items"]["test"] == [[1, 1, 1], [1, 1, 1]]
     assert span_counts([[(0, 1, "PER")]], [[(0, 1, "PER"), (2, 3, "LOC")]]) == [[1, 2, 1]]
+
+
+def test_ner_crfsuite_peer_learns_entities_and_picks_its_penalty_on_valid(tmp_path):
+    """CRFsuite on BIO tags finds a place name it saw in other contexts; c1 is the valid pick."""
+    pytest.importorskip("sklearn_crfsuite")
+    places = ["北京", "上海", "广州", "天津"]
+    train = [{"text": f"他去{p}了", "entities": [[2, 4, "LOC"]]} for p in places] * 5
+    train += [{"text": f"我在{p}住", "entities": [[2, 4, "LOC"]]} for p in places] * 5
+    held = [{"text": "他去上海了", "entities": [[2, 4, "LOC"]]},
+            {"text": "我在北京住", "entities": [[2, 4, "LOC"]]}]
+    for split, rows in (("train", train), ("valid", held), ("test", held)):
+        write_jsonl(tmp_path / f"{split}.jsonl", [{"line": i, "words": list(r["text"]), **r}
+                                                  for i, r in enumerate(rows)])
+    cfg = ner.BaselineConfig(gazetteer_min_count=0, gazetteer_min_lengths=[2], softmax_ablation=False,
+                             crfsuite_c1=[0.0, 50.0], crfsuite_c2=[0.01], crfsuite_max_iterations=50)
+    peer = ner.baselines(cfg, tmp_path)["crfsuite"]
+    assert peer["test"]["f1"] == 1.0 and peer["items"]["test"] == [[1, 1, 1], [1, 1, 1]]
+    assert peer["chosen"]["c1"] == 0.0  # a huge L1 penalty zeroes the weights: valid F1 drops
+    assert [c["valid_score"] for c in peer["chosen"]["candidates"]][1] < 1.0
+    assert peer["chars_per_second"] > 0

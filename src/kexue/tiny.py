@@ -39,6 +39,7 @@ def tiny_params(params: dict, **sentiment_overrides) -> dict:
         p[family]["fit"]["epochs"] = 1
     p["baselines"]["segment"]["softmax_ablation"] = False
     p["baselines"]["segment_closed"].update(crfsuite_c1=[0.1], crfsuite_max_iterations=20)
+    p["baselines"]["ner"].update(crfsuite_c1=[0.1], crfsuite_max_iterations=20)
     p["multilabel"].update(embedding_dim=8, units=16, layers=1)
     p["multilabel"]["fit"]["epochs"] = 1
     p["baselines"]["multilabel"].update(losses=["bce"], c_grid=[1.0], fasttext_lr=[0.5],

@@ -129,6 +129,9 @@ class BaselineConfig:
     # character strings such as the surnames 王 and 周 match everywhere)
     gazetteer_min_lengths: list[int]
     softmax_ablation: bool  # train the `ner` network with a per-character softmax instead of the CRF
+    crfsuite_c1: list[float] = field(default_factory=list)  # CRFsuite L1 penalties tried; the best valid entity F1 is kept
+    crfsuite_c2: list[float] = field(default_factory=list)  # L2 penalties tried, crossed with crfsuite_c1
+    crfsuite_max_iterations: int = field(default=0, metadata={"min": 0})  # L-BFGS iterations per fit; 0 = no CRFsuite peer
 
 
 def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
@@ -140,11 +143,28 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     def score(name: str, spans_of, extra: dict | None = None) -> dict:
         peers[name] = {"items": {}}
         for split, rows in splits.items():
-            gold, predicted = [r["entities"] for r in rows], spans_of([r["text"] for r in rows])
+            texts = [r["text"] for r in rows]
+            start = time.perf_counter()
+            gold, predicted = [r["entities"] for r in rows], spans_of(texts)
+            seconds = time.perf_counter() - start
             peers[name][split] = entity_scores(gold, predicted)
             peers[name]["items"][split] = span_counts(gold, predicted)
+            if split == "test" and seconds > 0:
+                peers[name]["chars_per_second"] = round(sum(map(len, texts)) / seconds, 1)
         peers[name].update(extra or {})
         return peers[name]
+
+    if cfg.crfsuite_max_iterations and cfg.crfsuite_c1 and cfg.crfsuite_c2:
+        # CRFsuite over character-window features, BIO tags; c1 / c2 chosen on valid entity F1
+        from kexue.peers import crfsuite
+
+        start = time.perf_counter()
+        model, chosen = crfsuite.tune(_labelled(load_rows(data_dir, "train")),
+                                      _labelled(splits["valid"]), cfg.crfsuite_c1, cfg.crfsuite_c2,
+                                      cfg.crfsuite_max_iterations, entity_f1)
+        tuning_seconds = round(time.perf_counter() - start, 1)
+        score("crfsuite", lambda texts: [spans_from_bio(tags) for tags in crfsuite.predict(model, texts)],
+              {"chosen": chosen, "tuning_seconds": tuning_seconds})
 
     if cfg.gazetteer_min_count:
         kinds: dict[str, Counter] = {}
