@@ -102,6 +102,33 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+class CorruptFileError(ValueError):
+    """An input file's bytes are damaged: not valid UTF-8, cut short, or not parseable."""
+
+
+def utf8_error(path: str | os.PathLike, data: bytes, err: UnicodeDecodeError) -> str:
+    """Where ``err`` (from decoding ``data``, the bytes of ``path``) is, for a person: the
+    1-based line and byte column of the first bad byte, the bytes, and why they are not UTF-8."""
+    line = data.count(b"\n", 0, err.start) + 1
+    column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+    bad = data[err.start:err.end]
+    if err.end >= len(data) and err.reason == "unexpected end of data":
+        why = "the file ends inside a character, so it was cut short"
+    else:
+        why = err.reason
+    return f"{path}: line {line}, byte {column}: {bad!r} is not valid UTF-8 ({why})"
+
+
+def read_utf8(path: str | os.PathLike, fix: str = "") -> str:
+    """The text of ``path``; bytes that are not UTF-8 raise :class:`CorruptFileError` naming the
+    file, the line and the byte column (not a bare ``UnicodeDecodeError``), then ``fix``."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CorruptFileError(utf8_error(path, data, err) + (f": {fix}" if fix else "")) from None
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
