@@ -3,6 +3,13 @@
 Every file a stage writes goes through here: content lands in a temporary file in the target's
 directory and is renamed over the target only when complete, so an interrupted stage never leaves
 a half-written output behind (``os.replace`` is atomic on POSIX within one filesystem).
+
+Temporary names are hidden and carry the writer's process id: ``.<name>.<pid>.<random>.tmp``
+(files and folders) and ``.<stem>.tmp.<pid>.<random><suffix>`` (:func:`atomic_path`, which keeps
+the suffix). An exception removes them at once. A process killed outright (SIGKILL, or SIGTERM,
+which runs no cleanup) leaves one behind: the project's ``.gitignore`` covers these names, so it
+can never be committed from a git-tracked folder such as ``metrics/`` or ``plots/``, and the next
+write of the same target deletes the leftovers of writers that are no longer running.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -18,12 +26,46 @@ from pathlib import Path
 from typing import Any
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _sweep(parent: Path, prefix: str, suffix: str) -> None:
+    """Delete ``parent/<prefix><pid>.<random><suffix>`` left by a writer that was killed (its
+    process is gone); a live writer's temporary (another process, or this one) is kept."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)\.[A-Za-z0-9_]+" + re.escape(suffix) + "$")
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return
+    for name in names:
+        match = pattern.match(name)
+        if match and not _alive(int(match.group(1))):
+            _remove(parent / name)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
     """Open a temporary file beside ``path``; on success rename it to ``path``, on error delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}."
+    _sweep(path.parent, prefix, ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
@@ -42,16 +84,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ``model.save``); rename it to ``path`` on success, delete it on error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.stem}.tmp."
+    _sweep(path.parent, prefix, path.suffix)
     # keep the suffix: Keras checks that a model file ends in ".keras"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=path.suffix,
+                               dir=path.parent)
     os.close(fd)
     os.unlink(tmp)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(Path(tmp))
         raise
 
 
@@ -60,7 +104,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary directory beside ``path``; on success it replaces ``path`` whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    prefix = f".{path.name}."
+    _sweep(path.parent, prefix, ".tmp")
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if path.exists():
