@@ -158,7 +158,9 @@ def test_duplicate_keys_name_the_key_and_both_lines(tmp_path, text, key, lines):
     with pytest.raises(ConfigError) as info:
         load_params(path)
     message = str(info.value)
-    assert f"key '{key}' appears twice, at lines {lines[0]} and {lines[1]}" in message, message
+    where = (f"twice on line {lines[0]}" if lines[0] == lines[1]
+             else f"twice, at lines {lines[0]} and {lines[1]}")
+    assert f"key '{key}' appears {where}" in message, message
     assert "delete one of them" in message
 
 

@@ -88,9 +88,11 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
         try:
             data = yaml.load(handle, Loader=UniqueKeyLoader) or {}
         except _DuplicateKey as err:
+            where = (f"twice on line {err.first}" if err.first == err.second
+                     else f"twice, at lines {err.first} and {err.second}")
             raise ConfigError(
-                f"{path}: key '{err.key}' appears twice, at lines {err.first} and {err.second} "
-                f"(YAML would keep only the second): delete one of them"
+                f"{path}: key '{err.key}' appears {where} (YAML would keep only the second): "
+                f"delete one of them"
             ) from None
         except UnicodeDecodeError as err:
             raise ConfigError(f"{path}: not valid UTF-8 at byte {err.start}: save the file as "
