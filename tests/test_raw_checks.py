@@ -222,3 +222,24 @@ def test_prepare_reviews_on_a_corrupted_copy_of_the_real_corpus(raw_reviews, tmp
         assert len(err) == 1 and f"raw/reviews/neg.txt: {expected}" in err[0], err
         assert "line 1234, byte 1: b'\\xfe' is not valid UTF-8" in err[0], err
         assert not (work / "out").exists() and not (work / "metrics").exists()
+
+
+def test_train_image_stops_with_one_line_on_a_damaged_idx_file(tmp_path, monkeypatch, capsys):
+    from kexue.stages import train as train_stage
+
+    work = _stage_dir(tmp_path, monkeypatch)
+    data = work / "raw" / "fashion_mnist"
+    data.mkdir(parents=True)
+    images = np.zeros((20, 28, 28), np.uint8)
+    with gzip.open(data / "train-images-idx3-ubyte.gz", "wb") as handle:
+        handle.write(bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in images.shape)
+                     + images.tobytes())
+    cut = (data / "train-images-idx3-ubyte.gz").read_bytes()
+    (data / "train-images-idx3-ubyte.gz").write_bytes(cut[: len(cut) - 20])
+    code = train_stage.main(["image", "--data", str(data), "--model", "models/image", "--live",
+                             "live", "--resume-root", ""])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith(f"train@image: {data}/train-images-idx3-ubyte.gz: "
+                                               "cannot read"), err
+    assert not (work / "models").exists()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kexue.io import CorruptFileError
+
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 FILES = {
@@ -22,7 +24,7 @@ FILES = {
 _UBYTE = 0x08  # idx dtype code of unsigned bytes (the only one Fashion-MNIST uses)
 
 
-class IdxError(ValueError):
+class IdxError(CorruptFileError):
     """An idx file is not what its header says (or not an idx file at all)."""
 
 

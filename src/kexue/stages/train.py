@@ -5,6 +5,7 @@ import importlib
 import sys
 
 from kexue.config import ConfigError, load_section
+from kexue.io import CorruptFileError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                             **inputs)
     except NonFiniteLoss as err:  # raised by kexue.nonfinite.StopOnNonFiniteLoss inside fit
         err.section = err.section or args.family
+        print(f"train@{args.family}: {err}", file=sys.stderr)
+        return 1
+    except CorruptFileError as err:  # a damaged input file (e.g. a Fashion-MNIST idx file)
         print(f"train@{args.family}: {err}", file=sys.stderr)
         return 1
     print(f"train@{args.family}: best {info['monitor']}={info['best_value']:.4f} at epoch "
