@@ -2,7 +2,8 @@
 
 Each stage declares its section as a dataclass; :func:`load_section` checks the YAML against it
 and stops with a :class:`ConfigError` that names the key, the bad value and what is expected:
-an unknown key (with the closest known one), a missing key, a wrong type or a value out of range.
+an unknown key (with the closest known one), a missing key, a wrong type, a value out of range,
+a non-finite number (``.inf``, ``-.inf``, ``.nan``) or a key written twice in the file.
 
 Range and help text go in the field's metadata::
 
@@ -10,12 +11,17 @@ Range and help text go in the field's metadata::
     class Section:
         epochs: int = field(metadata={"min": 1})
         encoder: Literal["lstm", "gru"]
+        max_weight: float = field(metadata={"min": 1.0, "allow_nonfinite": True})  # .inf = off
+
+A float field (also inside a list or mapping) takes only finite numbers unless its metadata sets
+``allow_nonfinite``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import sys
 import types
 import typing
@@ -32,13 +38,65 @@ class ConfigError(ValueError):
     """A params.yaml value is missing, unknown or of the wrong type or range."""
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: str, first: int, second: int):
+        super().__init__(key)
+        self.key, self.first, self.second = key, first, second
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (plain PyYAML keeps the
+    last one silently). The check walks the composed node tree before it is constructed, so the
+    error knows the full dotted key and both line numbers. Keys merged in with ``<<`` may be
+    overridden, as YAML allows."""
+
+    def construct_document(self, node):
+        self._check_unique(node, "", set())
+        return super().construct_document(node)
+
+    def _check_unique(self, node, where: str, seen: set[int]) -> None:
+        if id(node) in seen:  # an alias of a node checked already
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                name = f"{where}.{key}" if where else str(key)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in lines:
+                        raise _DuplicateKey(name, lines[key], line)
+                    lines[key] = line
+                except TypeError:  # an unhashable (complex) key: leave it to the constructor
+                    pass
+                self._check_unique(value_node, name, seen)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._check_unique(item, f"{where}[{index}]", seen)
+
+
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: file not found (run the stage from the project root)")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file (expected the params YAML file)")
     with open(path, encoding="utf-8") as handle:
         try:
-            data = yaml.safe_load(handle) or {}
+            data = yaml.load(handle, Loader=UniqueKeyLoader) or {}
+        except _DuplicateKey as err:
+            where = (f"twice on line {err.first}" if err.first == err.second
+                     else f"twice, at lines {err.first} and {err.second}")
+            raise ConfigError(
+                f"{path}: key '{err.key}' appears {where} (YAML would keep only the second): "
+                f"delete one of them"
+            ) from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not valid UTF-8 at byte {err.start}: save the file as "
+                              f"UTF-8") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(data, dict):
@@ -96,16 +154,40 @@ def parse(schema: type[T], data: Any, where: str, source: str = PARAMS_FILE) -> 
                 f"{source}: missing key '{key}' (expected {_describe(hints[name])}). "
                 f"Add it to the '{where}' section."
             )
-        values[name] = _convert(hints[name], data[name], key, source)
+        values[name] = _convert(hints[name], data[name], key, source,
+                                bool(field.metadata.get("allow_nonfinite", False)))
         _check_range(field, values[name], key, source)
     return schema(**values)
 
 
+def _show(value: Any) -> str:
+    """``value`` as the error shows it: YAML's spelling for the non-finite floats."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
 def _fail(source: str, key: str, value: Any, expected: str) -> typing.NoReturn:
     raise ConfigError(
-        f"{source}: {key} = {value!r} is not valid: expected {expected}. "
+        f"{source}: {key} = {_show(value)} is not valid: expected {expected}. "
         f"Fix it in {source} or run `dvc exp run -S {key}=<value>`."
     )
+
+
+_FINITE = "a finite number (.inf, -.inf and .nan are not allowed here)"
+
+
+def _reject_nonfinite(value: Any, key: str, source: str) -> None:
+    """Fail on a non-finite float anywhere in ``value`` (for fields typed ``Any``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        _fail(source, key, value, _FINITE)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _reject_nonfinite(v, f"{key}.{k}", source)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _reject_nonfinite(v, f"{key}[{i}]", source)
 
 
 def _describe(tp: Any) -> str:
@@ -131,7 +213,9 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
+def _convert(tp: Any, value: Any, key: str, source: str, allow_nonfinite: bool = False) -> Any:
+    """``value`` checked against (and converted to) the type ``tp``; a float must be finite
+    unless ``allow_nonfinite`` (the field's metadata, applied to every float inside it)."""
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in get_args(tp):
@@ -140,9 +224,11 @@ def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
             if option is type(None):
                 continue
             try:
-                return _convert(option, value, key, source)
+                return _convert(option, value, key, source, allow_nonfinite)
             except ConfigError:
                 continue
+        if isinstance(value, float) and not math.isfinite(value) and not allow_nonfinite:
+            _fail(source, key, value, _FINITE)
         _fail(source, key, value, _describe(tp))
     if dataclasses.is_dataclass(tp):
         return parse(tp, value, key, source)
@@ -157,7 +243,13 @@ def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             _fail(source, key, value, "a number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            _fail(source, key, value, _FINITE)
+        if not math.isfinite(number) and not allow_nonfinite:
+            _fail(source, key, value, _FINITE)
+        return number
     if tp is str:
         if not isinstance(value, str):
             _fail(source, key, value, "a string")
@@ -170,14 +262,18 @@ def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
         if not isinstance(value, list):
             _fail(source, key, value, _describe(tp))
         (item,) = get_args(tp)[:1]
-        return [_convert(item, v, f"{key}[{i}]", source) for i, v in enumerate(value)]
+        return [_convert(item, v, f"{key}[{i}]", source, allow_nonfinite)
+                for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             _fail(source, key, value, _describe(tp))
         ktp, vtp = get_args(tp)
-        return {_convert(ktp, k, f"{key}.{k}", source): _convert(vtp, v, f"{key}.{k}", source)
+        return {_convert(ktp, k, f"{key}.{k}", source, allow_nonfinite):
+                _convert(vtp, v, f"{key}.{k}", source, allow_nonfinite)
                 for k, v in value.items()}
     if tp is Any:
+        if not allow_nonfinite:
+            _reject_nonfinite(value, key, source)
         return value
     raise TypeError(f"config: unsupported type {tp!r} for {key}")
 

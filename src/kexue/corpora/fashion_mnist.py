@@ -8,9 +8,12 @@ labels ``(n,)`` uint8 (magic 2049). Files may be gzip-compressed (``.gz``) or pl
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from kexue.io import CorruptFileError
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -21,7 +24,7 @@ FILES = {
 _UBYTE = 0x08  # idx dtype code of unsigned bytes (the only one Fashion-MNIST uses)
 
 
-class IdxError(ValueError):
+class IdxError(CorruptFileError):
     """An idx file is not what its header says (or not an idx file at all)."""
 
 
@@ -34,7 +37,7 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             data = handle.read()
-    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
         raise IdxError(f"{path}: cannot read ({err}); the file is damaged — rerun acquire") from err
     if len(data) < 4:
         raise IdxError(f"{path}: {len(data)} bytes, too short for an idx header")

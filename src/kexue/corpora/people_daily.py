@@ -10,11 +10,14 @@ word's span; OOV recall is the recall over gold words absent from the training v
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from kexue.io import CorruptFileError, read_utf8
 
 ENTITY_KINDS = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
 
@@ -32,9 +35,18 @@ def parse_line(line: str, number: int = 0) -> Tagged:
     return out
 
 
+_RESTORE = "the raw file is damaged; restore it with `dvc repro -f acquire`"
+
+
 def read_tagged(path: str | Path) -> list[Tagged]:
-    with open(path, encoding="utf-8") as handle:
-        return [parse_line(line, i) for i, line in enumerate(handle)]
+    """Every line of a ``word/POS`` file, parsed; bytes that are not UTF-8 or a token that is not
+    ``word/POS`` raise :class:`kexue.io.CorruptFileError` naming the file and the line."""
+    # universal newlines, as iterating over the opened file would split it
+    lines = io.StringIO(read_utf8(path, _RESTORE), newline=None)
+    try:
+        return [parse_line(line, i) for i, line in enumerate(lines)]
+    except ValueError as err:
+        raise CorruptFileError(f"{path}: {err}: {_RESTORE}") from None
 
 
 def bmes_tags(words: Sequence[str]) -> list[str]:

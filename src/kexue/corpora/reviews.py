@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kexue.io import read_utf8
+
 LABEL_FILES = {0: "neg.txt", 1: "pos.txt"}  # label 1 = positive
 _SPACES = re.compile(r"\s+")
 
@@ -34,8 +36,10 @@ class ReviewSplit:
 
 
 def read_label_file(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read().splitlines()
+    """The lines of one label file; bytes that are not UTF-8 raise
+    :class:`kexue.io.CorruptFileError` naming the file and the line."""
+    return read_utf8(path, "the raw file is damaged; restore it with `dvc repro -f acquire`"
+                     ).splitlines()
 
 
 def prepare_reviews(

@@ -4,7 +4,7 @@ The recipe of the 科学空间 posts "文本情感分类（一/二/三）": char
 segmenter needed and no out-of-vocabulary words), a bidirectional recurrent encoder with masking
 so padding never reaches the state, and a single sigmoid output.
 
-``embeddings: word2vec | glove`` (issue 5's downstream check; default ``none`` leaves the model
+``embeddings: word2vec | glove`` (the downstream check of the word vectors; default ``none`` leaves the model
 as above) adds a word channel: the review is cut into words by the lexicon the `tokenize` stage
 learnt, every character gets the pretrained vector of the word that contains it (frozen;
 unknown words get a zero vector), and that vector is concatenated to the character (+ bigram)

@@ -6,7 +6,7 @@ are conditioned on the encoder's max-pooled summary, multi-head attention from t
 encoder, and a "先验分布" (prior) over output characters: the output logits are averaged with
 ``exp(log_scale) · presence + shift``, where ``presence`` is the 0/1 bag of the input's
 characters, because most of a headline's characters appear in its article. Decoding is beam
-search. The post trains on a large news corpus; here (issue 8) there are only ~2.1k pairs, so the
+search. The post trains on a large news corpus; here there are only ~2.1k pairs, so the
 model is small and the copy prior does much of the work.
 
 Task: the first body paragraph of a People's Daily article (stage ``prepare_articles``) →

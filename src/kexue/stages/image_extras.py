@@ -1,4 +1,4 @@
-"""Stages `errors_image` and `finetune_image` (issue 7): the PNG of the image classifier's most
+"""Stages `errors_image` and `finetune_image`: the PNG of the image classifier's most
 confident test errors, and the fine-tuning experiment (pretrain on some classes, fine-tune on
 a few labels of the others, against training from scratch on the same images).
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from kexue.config import ConfigError, load_section
 from kexue.corpora.cloze import BLANK, build_split, read_corpus, split_counts, tag_articles
-from kexue.io import atomic_dir, read_jsonl, write_json, write_jsonl
+from kexue.corpora.sources import AcquireError, verify_raw
+from kexue.io import CorruptFileError, atomic_dir, read_jsonl, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", default="data/raw/people_daily")
     parser.add_argument("--out", default="data/prepared/cloze")
     parser.add_argument("--metrics", default="metrics/cloze_data.json")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the manifest's size and SHA-256 check of the raw files (for a "
+                        "raw folder made by hand, e.g. a test's)")
     args = parser.parse_args(argv)
     try:
         params = load_section("prepare_cloze", Params)
+        if not args.no_verify:
+            verify_raw(args.raw, ["199801.txt"])
         rows, counts = prepare(params, args.articles, args.raw)
     except ConfigError as err:
         print(f"prepare_cloze: {err}", file=sys.stderr)
         return 2
+    except (AcquireError, CorruptFileError, FileNotFoundError) as err:
+        print(f"prepare_cloze: {err}", file=sys.stderr)
+        return 1
     with atomic_dir(args.out) as tmp:
         for name, part in rows.items():
             write_jsonl(Path(tmp) / f"{name}.jsonl", part)

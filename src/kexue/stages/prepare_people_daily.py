@@ -8,7 +8,8 @@ from pathlib import Path
 
 from kexue.config import ConfigError, load_section
 from kexue.corpora.people_daily import prepare_people_daily
-from kexue.io import atomic_dir, write_json, write_jsonl
+from kexue.corpora.sources import AcquireError, verify_raw
+from kexue.io import CorruptFileError, atomic_dir, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", default="data/raw/people_daily")
     parser.add_argument("--out", default="data/prepared/people_daily")
     parser.add_argument("--metrics", default="metrics/people_daily_data.json")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the manifest's size and SHA-256 check of the raw files (for a "
+                        "raw folder made by hand, e.g. a test's)")
     args = parser.parse_args(argv)
     try:
         params = load_section("prepare_people_daily", Params)
     except ConfigError as err:
         print(f"prepare_people_daily: {err}", file=sys.stderr)
         return 2
-    split = prepare_people_daily(args.raw, params.test_fraction, params.valid_fraction,
-                                 params.limit_lines)
+    try:
+        if not args.no_verify:
+            verify_raw(args.raw, ["199801.txt"])
+        split = prepare_people_daily(args.raw, params.test_fraction, params.valid_fraction,
+                                     params.limit_lines)
+    except (AcquireError, CorruptFileError, FileNotFoundError) as err:
+        print(f"prepare_people_daily: {err}", file=sys.stderr)
+        return 1
     with atomic_dir(args.out) as tmp:
         for name in ("train", "valid", "test"):
             write_jsonl(Path(tmp) / f"{name}.jsonl", getattr(split, name))

@@ -7,7 +7,9 @@ import sys
 from dataclasses import dataclass, field
 
 from kexue.config import ConfigError, load_section
-from kexue.io import write_json
+from kexue.corpora.reviews import LABEL_FILES
+from kexue.corpora.sources import AcquireError, verify_raw
+from kexue.io import CorruptFileError, write_json
 from kexue.stages.prepare_people_daily import Params as PeopleDailyParams
 from kexue.stages.prepare_reviews import Params as ReviewParams
 from kexue.text.discovery import DiscoveryConfig
@@ -31,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reviews", default="data/raw/reviews")
     parser.add_argument("--out", default="data/tokenized")
     parser.add_argument("--metrics", default="metrics/tokenize.json")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the manifest's size and SHA-256 check of the raw files (for a "
+                        "raw folder made by hand, e.g. a test's)")
     args = parser.parse_args(argv)
     try:
         params = load_section("tokenize", Params)
@@ -41,9 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = DiscoveryConfig(params.max_word_len, params.min_count, params.word_penalty,
                           params.lm_weight, params.number_suffixes)
-    metrics = tokenize_corpora(cfg, args.people_daily, args.reviews, args.out,
-                               split.test_fraction, split.valid_fraction, split.limit_lines,
-                               reviews.limit_per_label, params.reviews, params.jieba)
+    try:
+        if not args.no_verify:
+            verify_raw(args.people_daily, ["199801.txt"])
+            if params.reviews:
+                verify_raw(args.reviews, LABEL_FILES.values())
+        metrics = tokenize_corpora(cfg, args.people_daily, args.reviews, args.out,
+                                   split.test_fraction, split.valid_fraction, split.limit_lines,
+                                   reviews.limit_per_label, params.reviews, params.jieba)
+    except (AcquireError, CorruptFileError, FileNotFoundError) as err:
+        print(f"tokenize: {err}", file=sys.stderr)
+        return 1
     write_json(args.metrics, metrics)
     peers = {k: v["test"]["f1"] for k, v in metrics["peers"].items()}
     print(f"tokenize: test F1 {metrics['test']['f1']} (peers {peers}), lexicon "

@@ -5,6 +5,7 @@ import importlib
 import sys
 
 from kexue.config import ConfigError, load_section
+from kexue.io import CorruptFileError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,12 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     if len(inputs) != len(args.inputs):
         parser.error(f"--inputs takes NAME=PATH pairs, got {args.inputs}")
     family = importlib.import_module(f"kexue.families.{args.family}")
+    from kexue.nonfinite import NonFiniteLoss  # after the family: it imports keras
+
     try:
         cfg = load_section(args.family, family.Config)
     except ConfigError as err:
         print(f"train@{args.family}: {err}", file=sys.stderr)
         return 2
-    info = family.train(cfg, args.data, args.model, args.live, args.resume_root or None, **inputs)
+    try:
+        info = family.train(cfg, args.data, args.model, args.live, args.resume_root or None,
+                            **inputs)
+    except NonFiniteLoss as err:  # raised by kexue.nonfinite.StopOnNonFiniteLoss inside fit
+        err.section = err.section or args.family
+        print(f"train@{args.family}: {err}", file=sys.stderr)
+        return 1
+    except CorruptFileError as err:  # a damaged input file (e.g. a Fashion-MNIST idx file)
+        print(f"train@{args.family}: {err}", file=sys.stderr)
+        return 1
     print(f"train@{args.family}: best {info['monitor']}={info['best_value']:.4f} at epoch "
           f"{info['best_epoch']}/{info['epochs_run']} in {info['train_seconds']:.0f}s", file=sys.stderr)
     return 0
