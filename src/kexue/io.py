@@ -19,8 +19,13 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
-    """Open a temporary file beside ``path``; on success rename it to ``path``, on error delete it."""
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8",
+                 fsync: bool = True) -> Iterator[Any]:
+    """Open a temporary file beside ``path``; on success rename it to ``path``, on error delete it.
+
+    ``fsync=False`` skips flushing the content to disk before the rename: the file is still
+    whole or absent after a killed process, but not necessarily after a power cut (for files
+    that are rewritten often and can be rebuilt, e.g. training curves)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -28,7 +33,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
