@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 from pathlib import Path
 
 import keras
-import numpy as np
 from dvclive import Live
 
 
@@ -17,14 +15,12 @@ class BestWeights(keras.callbacks.Callback):
     """Keep the weights of the epoch with the best ``monitor`` value and restore them at the end.
 
     Unlike ``EarlyStopping(restore_best_weights=True)`` this never stops training and records
-    which epoch won, for the stage's ``train_info.json``.
-
-    With ``state_dir`` the best weights and value are also kept on disk (atomically), so a run
-    resumed by ``BackupAndRestore`` still knows which earlier epoch was best.
+    which epoch won, for the stage's ``train_info.json``. A resumed run gets its record back
+    from the checkpoint (:mod:`kexue.checkpoint`), which sets ``best``, ``best_epoch`` and
+    ``best_weights``.
     """
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "min",
-                 state_dir: str | Path | None = None):
+    def __init__(self, monitor: str = "val_loss", mode: str = "min"):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"BestWeights: mode must be 'min' or 'max', got {mode!r}")
@@ -32,22 +28,6 @@ class BestWeights(keras.callbacks.Callback):
         self.best = math.inf if mode == "min" else -math.inf
         self.best_epoch = -1
         self.best_weights = None
-        self.state_dir = Path(state_dir) if state_dir is not None else None
-
-    def on_train_begin(self, logs=None):
-        if self.state_dir is None or not (self.state_dir / "best.json").is_file():
-            return
-        state = json.loads((self.state_dir / "best.json").read_text())
-        with np.load(self.state_dir / "best_weights.npz") as arrays:
-            self.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
-
-    def _save_state(self):
-        from kexue.io import atomic_write, write_json
-
-        with atomic_write(self.state_dir / "best_weights.npz", mode="wb") as handle:
-            np.savez(handle, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
-        write_json(self.state_dir / "best.json", {"best": self.best, "best_epoch": self.best_epoch})
 
     def _better(self, value: float) -> bool:
         return value < self.best if self.mode == "min" else value > self.best
@@ -63,8 +43,6 @@ class BestWeights(keras.callbacks.Callback):
         if self._better(value):
             self.best, self.best_epoch = value, epoch
             self.best_weights = [w.copy() for w in self.model.get_weights()]
-            if self.state_dir is not None:
-                self._save_state()
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
@@ -99,39 +77,6 @@ def open_live(live_dir: str | Path, resume: bool = False) -> Live:
     """A DVCLive logger for ``live_dir``; ``dvc.yaml`` declares the plots once at the top level,
     so DVCLive must not write a dvc.yaml of its own. ``resume`` keeps existing curves."""
     return Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None, resume=resume)
-
-
-class SeedStateBackup(keras.callbacks.Callback):
-    """Back up the random-number state of the model's layers (dropout's ``SeedGenerator``
-    variables) at each epoch end and restore it when a run resumes.
-
-    Why: ``model.save_weights`` — and so ``BackupAndRestore`` — does not store seed-generator
-    state, so a resumed run would replay the dropout masks of the first epochs and drift from
-    the uninterrupted run."""
-
-    def __init__(self, state_dir: str | Path):
-        super().__init__()
-        self.path = Path(state_dir) / "seed_state.npz"
-
-    def _variables(self):
-        return [v for v in self.model.variables if "seed_generator_state" in v.path]
-
-    def on_train_begin(self, logs=None):
-        if not self.path.is_file():
-            return
-        variables = self._variables()
-        with np.load(self.path) as saved:
-            if len(saved.files) != len(variables):
-                raise ValueError(f"{self.path}: {len(saved.files)} saved seed states, model has "
-                                 f"{len(variables)}; delete the stale backup folder")
-            for i, variable in enumerate(variables):
-                variable.assign(saved[f"s{i}"])
-
-    def on_epoch_end(self, epoch, logs=None):
-        from kexue.io import atomic_write
-
-        with atomic_write(self.path, mode="wb") as handle:
-            np.savez(handle, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._variables())})
 
 
 class EpochSync(keras.callbacks.Callback):
