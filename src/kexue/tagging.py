@@ -39,6 +39,7 @@ from kexue.train import (
     make_strategy,
     run_key,
     seed_everything,
+    write_fit_curves,
 )
 
 _SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)]*")
@@ -422,6 +423,9 @@ def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
         if finished is not None:  # finished before an interruption
             models.append(finished[0])
             results.append(finished[1])
+            if live_dir is not None:
+                write_fit_curves(live_dir, cfg.fit, finished[1]["history"],
+                                 f"member{index}/" if cfg.members > 1 else "", index > 0)
             continue
         seed = cfg.fit.seed + index
         seed_everything(seed, cfg.fit.deterministic)

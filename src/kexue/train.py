@@ -25,6 +25,7 @@ from kexue.callbacks import (
     KillAfterEpoch,
     LiveCurves,
     open_live,
+    write_history,
 )
 from kexue.checkpoint import CheckpointFolder, TrainingCheckpoint
 
@@ -204,7 +205,8 @@ def fit(
     one.
 
     Curves go to DVCLive in ``live_dir`` under ``live_prefix`` (``keep_curves`` keeps what is
-    there already, e.g. the curves of earlier ensemble members).
+    there already, e.g. the curves of earlier ensemble members); a resumed run rewrites its
+    earlier epochs' curves from the checkpoint.
 
     ``scorers`` are callbacks that add validation metrics to the epoch's logs (e.g. a decoded
     F1); they run before the best-epoch pick, so ``monitor`` may name what they log.
@@ -220,7 +222,8 @@ def fit(
         resuming = checkpoint is not None and bool(checkpoint.folder.units())
         live = open_live(live_dir, resume=resuming or keep_curves)
         live.log_params({live_prefix + k: v for k, v in _flat(dataclasses.asdict(cfg)).items()})
-        callbacks.append(LiveCurves(live, prefix=live_prefix))
+        callbacks.append(LiveCurves(live, prefix=live_prefix, resumed=(
+            (lambda: checkpoint.history) if checkpoint is not None else None)))
     if os.environ.get("KEXUE_KILL_AFTER_EPOCH"):
         callbacks.append(KillAfterEpoch(int(os.environ["KEXUE_KILL_AFTER_EPOCH"])))
     verbose = 1 if sys.stderr.isatty() else 2
@@ -254,3 +257,13 @@ def fit(
         history=curves,
     )
 
+
+def write_fit_curves(live_dir: str | Path, cfg: FitConfig, history: dict[str, list[float]],
+                     live_prefix: str = "", keep_curves: bool = False) -> None:
+    """The DVCLive output ``fit`` writes (params and curves), from the history of a fit that
+    finished before an interruption: e.g. an ensemble member loaded instead of retrained, so
+    that the stage's curves cover every member even when ``dvc repro`` deleted them."""
+    live = open_live(live_dir, resume=keep_curves)
+    live.log_params({live_prefix + k: v for k, v in _flat(dataclasses.asdict(cfg)).items()})
+    write_history(live, history, live_prefix)
+    live.end()

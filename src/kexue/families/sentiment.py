@@ -40,6 +40,7 @@ from kexue.train import (
     make_strategy,
     run_key,
     seed_everything,
+    write_fit_curves,
 )
 
 LABELS = ["neg", "pos"]
@@ -289,6 +290,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
         if finished is not None:  # finished before an interruption
             members.append(finished[0])
             results.append(finished[1])
+            if live_dir is not None:
+                write_fit_curves(live_dir, cfg.fit, finished[1]["history"], prefix, index > 0)
             continue
         seed = cfg.fit.seed + index
         seed_everything(seed, cfg.fit.deterministic)
