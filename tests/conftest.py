@@ -27,9 +27,9 @@ def repo_copy(tmp_path) -> Path:
     return copy_project(ROOT, tmp_path / "repo")
 
 
-@pytest.fixture
-def toy_reviews(tmp_path) -> Path:
-    """A tiny two-label review set (train 96 / valid 32): 好 marks positive, 差 negative."""
+def make_toy_reviews(root: Path) -> Path:
+    """A tiny two-label review set (train 96 / valid 32) in ``root/data``: 好 marks positive,
+    差 negative."""
     import numpy as np
 
     from kexue.io import write_jsonl
@@ -41,8 +41,14 @@ def toy_reviews(tmp_path) -> Path:
             chars = list(rng.choice(list("这本书的内容觉得"), size=rng.integers(3, 12)))
             chars.append("好" if i % 2 else "差")
             rows.append({"id": f"{split}{i}", "text": "".join(chars), "label": i % 2, "line": i})
-        write_jsonl(tmp_path / "data" / f"{split}.jsonl", rows)
-    return tmp_path / "data"
+        write_jsonl(root / "data" / f"{split}.jsonl", rows)
+    return root / "data"
+
+
+@pytest.fixture
+def toy_reviews(tmp_path) -> Path:
+    """A tiny two-label review set (train 96 / valid 32): 好 marks positive, 差 negative."""
+    return make_toy_reviews(tmp_path)
 
 
 def tiny_tagger_config(maxlen: int, layers: int, epochs: int) -> dict:

@@ -207,7 +207,7 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     killed = _run(repo, "dvc", "repro", "evaluate@sentiment", expect_fail=True,
                   KEXUE_KILL_AFTER_EPOCH="1")
     assert "train@sentiment" in killed
-    assert list(repo.glob(".checkpoints/sentiment/*/member0/backup/training_metadata.json"))
+    assert list(repo.glob(".checkpoints/sentiment/*/member0/epoch-0001/manifest.json"))
     resumed = _run(repo, "dvc", "repro", "evaluate@sentiment")
     assert "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed, resumed[-3000:]
     assert _ran(resumed) == {"train@sentiment", "evaluate@sentiment"}

@@ -64,9 +64,12 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, toy_reviews, member
     killed = _train(data, tmp_path / "resumed", root, kill_after, cfg)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not (tmp_path / "resumed" / "model.keras").exists()  # nothing half-written
-    backups = list(root.glob("sentiment/*/member*/backup/training_metadata.json"))
-    assert len(backups) == 1
-    assert json.loads(backups[0].read_text())["epoch"] == done_epochs
+    # each member's checkpoint; the finished ones' stay until the whole run is saved
+    assert len(list(root.glob("sentiment/*/member*/latest"))) == members
+    pointers = list(root.glob(f"sentiment/*/member{members - 1}/latest"))  # the killed member's
+    assert len(pointers) == 1
+    unit = pointers[0].parent / pointers[0].read_text().strip()
+    assert json.loads((unit / "state.json").read_text())["epochs"] == done_epochs
     assert len(list(root.glob("sentiment/*/member*.keras"))) == members - 1  # finished members
 
     resumed = _train(data, tmp_path / "resumed", root, None, cfg)

@@ -59,8 +59,13 @@ def _sweep(parent: Path, prefix: str, suffix: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
-    """Open a temporary file beside ``path``; on success rename it to ``path``, on error delete it."""
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8",
+                 fsync: bool = True) -> Iterator[Any]:
+    """Open a temporary file beside ``path``; on success rename it to ``path``, on error delete it.
+
+    ``fsync=False`` skips flushing the content to disk before the rename: the file is still
+    whole or absent after a killed process, but not necessarily after a power cut (for files
+    that are rewritten often and can be rebuilt, e.g. training curves)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}."
@@ -70,7 +75,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import shutil
 import time
 import unicodedata
 from collections import Counter
@@ -29,10 +28,19 @@ import numpy as np
 from keras import ops
 
 from kexue.batches import SequenceBatches
+from kexue.checkpoint import CheckpointFolder, load_member, save_member
 from kexue.io import atomic_path, read_json, write_json
 from kexue.layers.crf import CRF, viterbi_decode
 from kexue.text.vocab import Vocab
-from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
+from kexue.train import (
+    FitConfig,
+    build_optimizer,
+    fit,
+    make_strategy,
+    run_key,
+    seed_everything,
+    write_fit_curves,
+)
 
 _SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)]*")
 _CLAUSE_END = re.compile(r"[，、：,:]")
@@ -411,9 +419,13 @@ def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
     models, results = [], []
     for index in range(cfg.members):
         done = resume_dir / f"member{index}.keras" if resume_dir is not None else None
-        if done is not None and done.is_file():  # finished before an interruption
-            models.append(keras.saving.load_model(done, safe_mode=True, compile=False))
-            results.append(read_json(done.with_suffix(".json")))
+        finished = load_member(done, safe_mode=True, compile=False) if done is not None else None
+        if finished is not None:  # finished before an interruption
+            models.append(finished[0])
+            results.append(finished[1])
+            if live_dir is not None:
+                write_fit_curves(live_dir, cfg.fit, finished[1]["history"],
+                                 f"member{index}/" if cfg.members > 1 else "", index > 0)
             continue
         seed = cfg.fit.seed + index
         seed_everything(seed, cfg.fit.deterministic)
@@ -428,11 +440,10 @@ def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
                      live_dir=live_dir,
                      resume_dir=resume_dir / name if resume_dir is not None else None,
                      live_prefix=f"{name}/" if cfg.members > 1 else "", keep_curves=index > 0,
+                     keep_checkpoint=True,
                      scorers=[DecodedScore(valid_batches, tag_names, score, "f1")])
         if done is not None:
-            with atomic_path(done) as tmp:
-                model.save(tmp)
-            write_json(done.with_suffix(".json"), result.to_dict())
+            save_member(done, model, result.to_dict())
         models.append(model)
         results.append(result.to_dict())
     if cfg.members > 1:
@@ -447,8 +458,6 @@ def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
         model = average_members(copies, cfg.head == "crf", family)
     else:
         model = models[0]
-    if resume_dir is not None:
-        shutil.rmtree(resume_dir, ignore_errors=True)
     ensemble_f1 = None
     if cfg.members > 1:
         scorer = DecodedScore(valid_batches, tag_names, score, "f1")
@@ -473,6 +482,8 @@ def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
             "monitor": results[0]["monitor"], "history": results[0]["history"],
             "valid_f1_ensemble": ensemble_f1, "members": results}
     write_json(model_dir / "train_info.json", info)
+    if resume_dir is not None:  # only now: a kill before this point resumes from the members
+        CheckpointFolder(resume_dir).discard()
     return info
 
 

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,9 +24,10 @@ from kexue.callbacks import (
     EpochSync,
     KillAfterEpoch,
     LiveCurves,
-    SeedStateBackup,
     open_live,
+    write_history,
 )
+from kexue.checkpoint import CheckpointFolder, TrainingCheckpoint
 
 # importing kexue.optimizers also registers its classes, so saved models that were compiled with
 # them load (safe_mode=True) wherever this module is imported
@@ -189,50 +189,63 @@ def fit(
     live_prefix: str = "",
     keep_curves: bool = False,
     scorers: list[keras.callbacks.Callback] | None = None,
+    keep_checkpoint: bool = False,
 ) -> FitResult:
     """Train ``model`` (already compiled) and leave it holding the best-on-valid weights.
 
-    With ``resume_dir`` every finished epoch is backed up there (Keras ``BackupAndRestore``:
-    weights, optimizer state, epoch; plus the best-so-far weights): a run killed mid-way
-    continues from its last finished epoch when called again and ends with the same weights as
-    an uninterrupted run. The folder is removed when training completes. Callers key it by
-    everything that defines the run (params, data), so a changed run never resumes a stale one.
+    With ``resume_dir`` every finished epoch is checkpointed there as one unit (weights,
+    optimizer state, epoch, random state, the best-so-far record and weights, the history, the
+    seconds so far; :mod:`kexue.checkpoint`): a run killed at any instant continues from its
+    last complete epoch when called again, ends with the same weights as an uninterrupted run,
+    and returns a result (epochs, seconds, history, best epoch) for the whole run. The folder is
+    removed when training completes, unless ``keep_checkpoint``: then the caller removes it once
+    it has saved what it keeps of the fit (e.g. a finished ensemble member), and a run killed
+    before that restores the finished fit instead of training it again. Callers key the folder
+    by everything that defines the run (params, data), so a changed run never resumes a stale
+    one.
 
     Curves go to DVCLive in ``live_dir`` under ``live_prefix`` (``keep_curves`` keeps what is
-    there already, e.g. the curves of earlier ensemble members).
+    there already, e.g. the curves of earlier ensemble members); a resumed run rewrites its
+    earlier epochs' curves from the checkpoint.
 
     ``scorers`` are callbacks that add validation metrics to the epoch's logs (e.g. a decoded
     F1); they run before the best-epoch pick, so ``monitor`` may name what they log.
     """
-    resume_dir = Path(resume_dir) if resume_dir is not None else None
-    resuming = resume_dir is not None and (resume_dir / "backup" / "training_metadata.json").is_file()
-    best = BestWeights(monitor=monitor, mode=mode,
-                       state_dir=resume_dir / "best" if resume_dir is not None else None)
-    callbacks: list[keras.callbacks.Callback] = [EpochSync(train_data), *(scorers or [])]
+    best = BestWeights(monitor=monitor, mode=mode)
+    callbacks: list[keras.callbacks.Callback] = [EpochSync(train_data), *(scorers or []), best]
+    checkpoint = None
     if resume_dir is not None:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(resume_dir / "backup"),
-                                                          save_freq="epoch",
-                                                          delete_checkpoint=True))
-        callbacks.append(SeedStateBackup(resume_dir))
-    callbacks.append(best)
+        # after the scorers and the best-epoch pick: a unit holds the epoch's complete record
+        checkpoint = TrainingCheckpoint(resume_dir, best)
+        callbacks.append(checkpoint)
     if live_dir is not None:
+        resuming = checkpoint is not None and bool(checkpoint.folder.units())
         live = open_live(live_dir, resume=resuming or keep_curves)
         live.log_params({live_prefix + k: v for k, v in _flat(dataclasses.asdict(cfg)).items()})
-        callbacks.append(LiveCurves(live, prefix=live_prefix))
+        callbacks.append(LiveCurves(live, prefix=live_prefix, resumed=(
+            (lambda: checkpoint.history) if checkpoint is not None else None)))
     if os.environ.get("KEXUE_KILL_AFTER_EPOCH"):
         callbacks.append(KillAfterEpoch(int(os.environ["KEXUE_KILL_AFTER_EPOCH"])))
     verbose = 1 if sys.stderr.isatty() else 2
     examples = train_data.num_examples
     start = time.perf_counter()
+    if checkpoint is not None:
+        checkpoint.started = start  # its units count the seconds from here
     # shuffle=False: the dataset orders its own batches per (seed, epoch); Keras's shuffling of
     # a PyDataset's batch indices draws from the global NumPy state, which a resumed process
     # does not share with the interrupted one
     history = model.fit(train_data, validation_data=valid_data, epochs=cfg.epochs,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - start
-    epochs_run = len(history.history.get("loss", []))
-    if resume_dir is not None:
-        shutil.rmtree(resume_dir, ignore_errors=True)
+    curves = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    if checkpoint is not None:
+        before = checkpoint.progress
+        seconds += before.train_seconds
+        curves = {k: [float(v) for v in before.history.get(k, [])] + curves.get(k, [])
+                  for k in {**before.history, **curves}}
+        if not keep_checkpoint:
+            CheckpointFolder(resume_dir).discard()
+    epochs_run = len(curves.get("loss", []))
     return FitResult(
         epochs_run=epochs_run,
         best_epoch=best.best_epoch + 1,
@@ -241,5 +254,16 @@ def fit(
         train_seconds=round(seconds, 2),
         # training throughput: examples x epochs over wall time (validation passes included)
         examples_per_second=round(examples * epochs_run / seconds, 1) if seconds else 0.0,
-        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+        history=curves,
     )
+
+
+def write_fit_curves(live_dir: str | Path, cfg: FitConfig, history: dict[str, list[float]],
+                     live_prefix: str = "", keep_curves: bool = False) -> None:
+    """The DVCLive output ``fit`` writes (params and curves), from the history of a fit that
+    finished before an interruption: e.g. an ensemble member loaded instead of retrained, so
+    that the stage's curves cover every member even when ``dvc repro`` deleted them."""
+    live = open_live(live_dir, resume=keep_curves)
+    live.log_params({live_prefix + k: v for k, v in _flat(dataclasses.asdict(cfg)).items()})
+    write_history(live, history, live_prefix)
+    live.end()

@@ -142,8 +142,11 @@ class EpochClock(keras.callbacks.Callback):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["elapsed_seconds"] = time.perf_counter() - self.start
+        from kexue.checkpoint import resumed_seconds
+
+        if logs is not None:  # a resumed run's clock continues from the interrupted run's
+            logs["elapsed_seconds"] = (resumed_seconds(self.model)
+                                       + time.perf_counter() - self.start)
 
 
 # ---------------------------------------------------------------------------------------------

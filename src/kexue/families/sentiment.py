@@ -29,6 +29,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_
 
 from kexue import losses  # registers kexue's losses, so a model compiled with one loads
 from kexue.batches import SequenceBatches
+from kexue.checkpoint import CheckpointFolder, load_member, save_member
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.text.vocab import Vocab
@@ -39,6 +40,7 @@ from kexue.train import (
     make_strategy,
     run_key,
     seed_everything,
+    write_fit_curves,
 )
 
 LABELS = ["neg", "pos"]
@@ -283,9 +285,13 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     members, results = [], []
     for index in range(cfg.members):
         done = resume_dir / f"member{index}.keras" if resume_dir is not None else None
-        if done is not None and done.is_file():  # finished before an interruption
-            members.append(keras.saving.load_model(done, safe_mode=True))
-            results.append(read_json(done.with_suffix(".json")))
+        prefix = f"member{index}/" if cfg.members > 1 else ""
+        finished = load_member(done, safe_mode=True) if done is not None else None
+        if finished is not None:  # finished before an interruption
+            members.append(finished[0])
+            results.append(finished[1])
+            if live_dir is not None:
+                write_fit_curves(live_dir, cfg.fit, finished[1]["history"], prefix, index > 0)
             continue
         seed = cfg.fit.seed + index
         seed_everything(seed, cfg.fit.deterministic)
@@ -301,8 +307,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
         result = fit(model, train_batches, valid_batches, cfg.fit, monitor="val_accuracy",
                      mode="max", live_dir=live_dir,
                      resume_dir=resume_dir / f"member{index}" if resume_dir is not None else None,
-                     live_prefix=f"member{index}/" if cfg.members > 1 else "",
-                     keep_curves=index > 0)
+                     live_prefix=prefix, keep_curves=index > 0, keep_checkpoint=True)
         result = result.to_dict()
         if cfg.refit:
             result["selection_valid_prob"] = [round(float(v), 6) for v in
@@ -312,15 +317,11 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
                                                     len(vocab), len(bigram_vocab) if bigram_vocab else 0,
                                                     word_matrix)
         if done is not None:
-            with atomic_path(done) as tmp:
-                model.save(tmp)
-            write_json(done.with_suffix(".json"), result)
+            save_member(done, model, result)
         members.append(model)
         results.append(result)
     model = (members[0] if cfg.members == 1
              else average_members(members, cfg.bigrams, cfg.embeddings))
-    if resume_dir is not None:
-        shutil.rmtree(resume_dir, ignore_errors=True)
 
     model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / "model.keras") as tmp:
@@ -346,6 +347,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
             "monitor": results[0]["monitor"], "history": results[0]["history"],
             "members": results}
     write_json(model_dir / "train_info.json", info)
+    if resume_dir is not None:  # only now: a kill before this point resumes from the members
+        CheckpointFolder(resume_dir).discard()
     return info
 
 
