@@ -29,11 +29,14 @@ class NonFiniteLoss(RuntimeError):
     def __str__(self) -> str:
         where = f"epoch {self.epoch + 1}" + (f", batch {self.batch + 1}" if self.batch is not None
                                              else " end")
-        key = f"{self.section}.fit.optimizer" if self.section else "fit.optimizer"
         now = f" (now {self.learning_rate:g})" if self.learning_rate is not None else ""
+        if self.section and self.section.endswith("learning_rate"):  # a family without fit.optimizer
+            fix = f"lower {self.section}{now}"
+        else:
+            key = f"{self.section}.fit.optimizer" if self.section else "fit.optimizer"
+            fix = f"lower {key}.learning_rate{now}, set {key}.global_clipnorm (e.g. 1.0)"
         return (f"training diverged: {self.name} = {self.value} at {where}, so no model is "
-                f"written; lower {key}.learning_rate{now}, set {key}.global_clipnorm (e.g. 1.0), "
-                f"or look for inf/NaN in the inputs")
+                f"written; {fix}, or look for inf/NaN in the inputs")
 
 
 def _learning_rate(model) -> float | None:
@@ -48,7 +51,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Raise :class:`NonFiniteLoss` as soon as a loss is NaN or infinite: the running training
     loss after each batch (Keras logs the epoch's mean so far, so one bad batch stays visible),
     and every logged ``*loss`` at the epoch end. ``section`` (e.g. ``"sentiment"``) makes the
-    message name the full params key to change."""
+    message name the full params key to change; a family whose rate is not under
+    ``fit.optimizer`` passes the rate's own key (e.g. ``"glove.learning_rate"``)."""
 
     def __init__(self, section: str | None = None):
         super().__init__()

@@ -28,6 +28,7 @@ from kexue.callbacks import (
     write_history,
 )
 from kexue.checkpoint import CheckpointFolder, TrainingCheckpoint
+from kexue.nonfinite import StopOnNonFiniteLoss
 
 # importing kexue.optimizers also registers its classes, so saved models that were compiled with
 # them load (safe_mode=True) wherever this module is imported
@@ -212,7 +213,9 @@ def fit(
     F1); they run before the best-epoch pick, so ``monitor`` may name what they log.
     """
     best = BestWeights(monitor=monitor, mode=mode)
-    callbacks: list[keras.callbacks.Callback] = [EpochSync(train_data), *(scorers or []), best]
+    # the non-finite guard first: no later callback (checkpoint, best record, curves) sees a bad epoch
+    callbacks: list[keras.callbacks.Callback] = [StopOnNonFiniteLoss(), EpochSync(train_data),
+                                                 *(scorers or []), best]
     checkpoint = None
     if resume_dir is not None:
         # after the scorers and the best-epoch pick: a unit holds the epoch's complete record

@@ -43,6 +43,7 @@ from kexue.families._generative import (
     to_pixels,
 )
 from kexue.io import write_json
+from kexue.nonfinite import StopOnNonFiniteLoss
 from kexue.train import FitConfig, build_optimizer, seed_everything
 
 
@@ -205,7 +206,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
         optimizer.beta_1 = cfg.beta_1
     gan.compile(optimizer=optimizer)
     batches = RealBatches(train_px, cfg.fit.batch_size, seed=cfg.fit.seed)
-    callbacks: list[keras.callbacks.Callback] = [EpochSync(batches), EpochClock()]
+    callbacks: list[keras.callbacks.Callback] = [StopOnNonFiniteLoss("gan"), EpochSync(batches), EpochClock()]
     if live_dir is not None:
         callbacks.append(LiveCurves(open_live(live_dir)))
     start = time.perf_counter()

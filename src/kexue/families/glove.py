@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kexue.io import write_json
+from kexue.nonfinite import StopOnNonFiniteLoss
 from kexue.text.tokenized import sentences as tokenized_sentences
 from kexue.text.word_vectors import WordVectors, build_vocab, count_words, encode_corpus
 
@@ -135,7 +136,7 @@ def train_vectors(cfg: Config, sentences: list[list[str]]) -> tuple[WordVectors,
     history = []
     for _ in range(cfg.epochs):
         result = model.fit(_batches([rows, cols, targets, weights], cfg.batch_size, rng),
-                           epochs=1, verbose=2)
+                           epochs=1, verbose=2, callbacks=[StopOnNonFiniteLoss("glove.learning_rate")])
         history.append(float(result.history["loss"][-1]))
     seconds = time.perf_counter() - start
     vectors = keras.ops.convert_to_numpy(model.get_layer("vectors").embeddings)

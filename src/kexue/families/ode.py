@@ -34,6 +34,7 @@ from kexue.layers.ode import (
     get_ode_system,
     time_grid,
 )
+from kexue.nonfinite import StopOnNonFiniteLoss
 from kexue.train import OptimizerConfig, build_optimizer, seed_everything
 
 PROBLEM_FILE = "problem.json"
@@ -265,7 +266,7 @@ def fit_keras(cfg: Config, problem: Problem, live_dir: str | Path | None = None,
                   jit_compile=True)
     every = verbose_every or max(1, cfg.fit.epochs // 10)
     callbacks: list[keras.callbacks.Callback] = [
-        _Progress(model.get_layer("ode").cell, cfg.fit.epochs, every)]
+        StopOnNonFiniteLoss("ode"), _Progress(model.get_layer("ode").cell, cfg.fit.epochs, every)]
     if live_dir is not None:
         callbacks.append(LiveCurves(open_live(live_dir)))
     start = time.perf_counter()

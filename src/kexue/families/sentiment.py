@@ -32,6 +32,7 @@ from kexue.batches import SequenceBatches
 from kexue.checkpoint import CheckpointFolder, load_member, save_member
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
+from kexue.nonfinite import StopOnNonFiniteLoss
 from kexue.text.vocab import Vocab
 from kexue.train import (
     FitConfig,
@@ -378,7 +379,7 @@ def _refit(cfg: Config, index: int, seed: int, name: str, ids, y, weights, epoch
         model = build_model(cfg, vocab_size, bigram_vocab_size, name=name, word_matrix=word_matrix)
         model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model), loss=make_loss(cfg))
     start = time.perf_counter()
-    model.fit(batches, epochs=epochs, callbacks=[EpochSync(batches)], shuffle=False,
+    model.fit(batches, epochs=epochs, callbacks=[StopOnNonFiniteLoss("sentiment"), EpochSync(batches)], shuffle=False,
               verbose=1 if sys.stderr.isatty() else 2)
     seconds = round(time.perf_counter() - start, 2)
     print(f"sentiment: member{index} refit on train + valid for {epochs} epoch(s) in {seconds:.0f}s",

@@ -35,6 +35,7 @@ import numpy as np
 
 from kexue.config import require_network
 from kexue.io import read_json, write_json
+from kexue.nonfinite import StopOnNonFiniteLoss
 from kexue.text.tokenized import sentences as tokenized_sentences
 from kexue.text.word_vectors import (
     WordVectors,
@@ -238,7 +239,8 @@ def train_vectors(cfg: Config, sentences: list[list[str]]) -> tuple[WordVectors,
             inputs, targets = upcoming.result()
             if epoch + 1 < cfg.epochs:
                 upcoming = pool.submit(_epoch_examples, cfg, ids, sent, keep, len(words), epoch + 1)
-            result = model.fit(_dataset(inputs, targets, cfg.batch_size), epochs=1, verbose=2)
+            result = model.fit(_dataset(inputs, targets, cfg.batch_size), epochs=1, verbose=2,
+                               callbacks=[StopOnNonFiniteLoss("word2vec.learning_rate")])
             history.append(float(result.history["loss"][-1]))
     seconds = time.perf_counter() - start
     matrix = model.get_layer("word2vec").input_vectors()[: len(words)]
