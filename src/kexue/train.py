@@ -141,8 +141,65 @@ def make_strategy(name: str):
                 "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
                 "(see README, 'Multi-device training')"
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        _patch_keras_for_multi_worker()
+        return strategy
     raise ValueError(f"fit.distribute = {name!r}: expected none | mirrored | multi_worker")
+
+
+def _in_multi_worker_mode(strategy) -> bool:
+    import tensorflow as tf
+
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
+def _patch_keras_for_multi_worker() -> None:
+    """Make Keras 3's ``model.fit`` run under ``MultiWorkerMirroredStrategy`` (idempotent).
+
+    Before training, Keras's TensorFlow trainer builds the model symbolically from the first
+    batch, which it first collapses across replicas with ``strategy.reduce("MEAN", batch)``.
+    With more than one worker that reduce is a cross-worker collective that cannot take the
+    eager per-replica input batch (``Attempt to convert a value (PerReplica...)``; Keras
+    issue 20585, still open). Only the batch's shapes and dtypes matter there, so under a
+    multi-worker strategy this worker's first replica's batch is used instead; every other
+    path (and every other strategy) is left as Keras has it.
+
+    Then each step's logs (the replicas' metric results, scalars) are averaged across workers
+    with ``strategy.reduce("MEAN", value, axis=0)``, which fails on a scalar (``Invalid
+    reduction dimension 0 for input with 0 dimensions``) and, on a vector, would also average
+    over its entries. ``axis=None`` averages over the replicas only, which is what Keras does
+    for a single-worker ``MirroredStrategy`` (the mean of the replicas' local results)."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer
+
+    cls = trainer.TensorFlowTrainer
+    if getattr(cls._maybe_symbolic_build, "_kexue_multi_worker", False):
+        return
+    original = cls._maybe_symbolic_build
+    original_reduce = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and _in_multi_worker_mode(strategy):
+            return keras.tree.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original_reduce(values, strategy, reduction)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if iterator is not None and strategy is not None and _in_multi_worker_mode(strategy):
+            for _, _, it in iterator:
+                data_batch = keras.tree.map_structure(
+                    lambda x: (strategy.experimental_local_results(x)[0]
+                               if isinstance(x, tf.distribute.DistributedValues) else x),
+                    next(it))
+                break
+            iterator = None
+        return original(self, iterator=iterator, data_batch=data_batch)
+
+    _maybe_symbolic_build._kexue_multi_worker = True
+    cls._maybe_symbolic_build = _maybe_symbolic_build
+    trainer.reduce_per_replica = reduce_per_replica
 
 
 def build_optimizer(cfg: OptimizerConfig, model: keras.Model | None = None,
