@@ -29,6 +29,11 @@ from :data:`FAULT_POINTS` / :data:`MEMBER_POINTS`. With ``KEXUE_CHECKPOINT_FAULT
 [,epoch=<n>][,where=<folder>]`` set, the process kills itself (SIGKILL) at the first matching
 point; at a ``during:<file>`` point the file is first cut to half its length, which is what a
 kill in the middle of writing it leaves.
+
+Multi-worker runs (:mod:`kexue.workers`): every worker restores from the run's folder, but only
+the chief changes it (writes units and members, sets damaged ones aside, discards it); the
+other workers write their units to a temporary folder that is removed when training ends, and
+skip a damaged unit without renaming it.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kexue import workers
 from kexue.io import atomic_path, read_json, sha256_file, write_json
 
 WEIGHTS, BEST, RNG, STATE, MANIFEST, LATEST = (
@@ -140,6 +146,7 @@ class CheckpointFolder:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.where = self.path.name
+        self.skipped: set[Path] = set()  # damaged units a non-chief worker left in place
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -147,7 +154,8 @@ class CheckpointFolder:
         """Unit folders that were renamed into place, newest first (not yet verified)."""
         if not self.path.is_dir():
             return []
-        found = [p for p in self.path.iterdir() if p.is_dir() and UNIT.fullmatch(p.name)]
+        found = [p for p in self.path.iterdir()
+                 if p.is_dir() and UNIT.fullmatch(p.name) and p not in self.skipped]
         return sorted(found, key=lambda p: int(UNIT.fullmatch(p.name).group(1)), reverse=True)
 
     def verify(self, unit: Path) -> str | None:
@@ -173,7 +181,12 @@ class CheckpointFolder:
         return None
 
     def set_aside(self, unit: Path, reason: str) -> Path:
-        """Rename a damaged unit out of the way (never delete it) and say so on one line."""
+        """Rename a damaged unit out of the way (never delete it) and say so on one line. A
+        non-chief worker of a multi-worker run only skips it (the chief renames it)."""
+        if not workers.is_chief():
+            self.skipped.add(unit)
+            _warn(f"training checkpoint {unit} is damaged ({reason}); skipped")
+            return unit
         target = unit.with_name(f"{unit.name}.damaged")
         n = 1
         while target.exists():
@@ -314,7 +327,10 @@ class CheckpointFolder:
 
     def discard(self) -> None:
         """Remove the whole folder (training completed): renamed first, so a kill midway never
-        leaves a half-deleted unit where a rerun would look for one."""
+        leaves a half-deleted unit where a rerun would look for one. Only the chief of a
+        multi-worker run discards the folder."""
+        if not workers.is_chief():
+            return
         if self.path.exists():
             os.replace(self.path, self.path.with_name(f".trash-{self.path.name}-{os.getpid()}"))
         for trash in self.path.parent.glob(f".trash-{self.path.name}-*"):  # also earlier kills'
@@ -335,6 +351,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.folder = CheckpointFolder(folder)
         self.best, self.started = best, started
+        self.writer: CheckpointFolder | None = None  # where this process writes its units
         self.progress = Progress()
         self.history: dict[str, list[float]] = {}
 
@@ -356,9 +373,25 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         seconds = self.progress.train_seconds + time.perf_counter() - self.started
-        previous = self.folder.path / f"epoch-{epoch:04d}" if epoch else None
-        self.folder.save(epoch + 1, self.model, self.best, self.history, round(seconds, 3),
+        if self.writer is None:  # the run's folder, or a non-chief worker's temporary one
+            self.writer = (self.folder if workers.is_chief()
+                           else CheckpointFolder(workers.scratch() / self.folder.path.name))
+        previous = None
+        if epoch:  # written by this process, or the unit it resumed from
+            previous = self.writer.path / f"epoch-{epoch:04d}"
+            if not previous.is_dir():
+                previous = self.folder.path / previous.name
+        self.writer.save(epoch + 1, self.model, self.best, self.history, round(seconds, 3),
                          previous)
+
+    def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self) -> None:
+        """Remove a non-chief worker's temporary folder (``fit`` also calls it on errors)."""
+        if self.writer is not None and self.writer is not self.folder:
+            shutil.rmtree(self.writer.path.parent, ignore_errors=True)
+            self.writer = None
 
 
 def load_member(path: str | os.PathLike, **load_kwargs) -> tuple[keras.Model, dict] | None:
@@ -372,6 +405,10 @@ def load_member(path: str | os.PathLike, **load_kwargs) -> tuple[keras.Model, di
     try:
         return keras.saving.load_model(path, **load_kwargs), read_json(record)
     except Exception as exc:  # noqa: BLE001
+        if not workers.is_chief():  # the chief sets it aside
+            _warn(f"finished member {path} cannot be loaded ({type(exc).__name__}: {exc}); "
+                  "trained again")
+            return None
         for file in (path, record):
             os.replace(file, file.with_name(file.name + ".damaged"))
         _warn(f"finished member {path} cannot be loaded ({type(exc).__name__}: {exc}); set "
@@ -381,8 +418,17 @@ def load_member(path: str | os.PathLike, **load_kwargs) -> tuple[keras.Model, di
 
 def save_member(path: str | os.PathLike, model: keras.Model, result: dict) -> None:
     """Record a finished ensemble member: its result, then its model (each file atomically;
-    the model file is the mark that the member is complete)."""
+    the model file is the mark that the member is complete). A non-chief worker of a
+    multi-worker run writes them to a temporary folder that is then removed."""
     path = Path(path)
+    if not workers.is_chief():
+        with workers.chief_path(path.parent) as tmp:
+            _save_member(tmp / path.name, model, result)
+        return
+    _save_member(path, model, result)
+
+
+def _save_member(path: Path, model: keras.Model, result: dict) -> None:
     write_json(path.with_suffix(".json"), result)
     fault_point("after:member-result", path.stem)
     with atomic_path(path) as tmp:

@@ -19,6 +19,7 @@ from typing import Literal
 
 import keras
 
+from kexue import workers
 from kexue.callbacks import (
     BestWeights,
     EpochSync,
@@ -142,6 +143,7 @@ def make_strategy(name: str):
                 "(see README, 'Multi-device training')"
             )
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        workers.joined()
         _patch_keras_for_multi_worker()
         return strategy
     raise ValueError(f"fit.distribute = {name!r}: expected none | mirrored | multi_worker")
@@ -268,7 +270,18 @@ def fit(
 
     ``scorers`` are callbacks that add validation metrics to the epoch's logs (e.g. a decoded
     F1); they run before the best-epoch pick, so ``monitor`` may name what they log.
+
+    Under ``fit.distribute: multi_worker`` only the chief writes the curves and the checkpoint
+    units (:mod:`kexue.workers`); the other workers write theirs to temporary folders that are
+    removed.
     """
+    with workers.chief_path(live_dir) as live_dir:
+        return _fit(model, train_data, valid_data, cfg, monitor, mode, live_dir, resume_dir,
+                    live_prefix, keep_curves, scorers, keep_checkpoint)
+
+
+def _fit(model, train_data, valid_data, cfg, monitor, mode, live_dir, resume_dir, live_prefix,
+         keep_curves, scorers, keep_checkpoint) -> FitResult:
     best = BestWeights(monitor=monitor, mode=mode)
     # the non-finite guard first: no later callback (checkpoint, best record, curves) sees a bad epoch
     callbacks: list[keras.callbacks.Callback] = [StopOnNonFiniteLoss(), EpochSync(train_data),
@@ -294,8 +307,12 @@ def fit(
     # shuffle=False: the dataset orders its own batches per (seed, epoch); Keras's shuffling of
     # a PyDataset's batch indices draws from the global NumPy state, which a resumed process
     # does not share with the interrupted one
-    history = model.fit(train_data, validation_data=valid_data, epochs=cfg.epochs,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
+    try:
+        history = model.fit(train_data, validation_data=valid_data, epochs=cfg.epochs,
+                            callbacks=callbacks, verbose=verbose, shuffle=False)
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()
     seconds = time.perf_counter() - start
     curves = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     if checkpoint is not None:
@@ -322,8 +339,10 @@ def write_fit_curves(live_dir: str | Path, cfg: FitConfig, history: dict[str, li
                      live_prefix: str = "", keep_curves: bool = False) -> None:
     """The DVCLive output ``fit`` writes (params and curves), from the history of a fit that
     finished before an interruption: e.g. an ensemble member loaded instead of retrained, so
-    that the stage's curves cover every member even when ``dvc repro`` deleted them."""
-    live = open_live(live_dir, resume=keep_curves)
-    live.log_params({live_prefix + k: v for k, v in _flat(dataclasses.asdict(cfg)).items()})
-    write_history(live, history, live_prefix)
-    live.end()
+    that the stage's curves cover every member even when ``dvc repro`` deleted them. Only the
+    chief of a multi-worker run writes them."""
+    with workers.chief_path(live_dir) as live_dir:
+        live = open_live(live_dir, resume=keep_curves)
+        live.log_params({live_prefix + k: v for k, v in _flat(dataclasses.asdict(cfg)).items()})
+        write_history(live, history, live_prefix)
+        live.end()

@@ -6,6 +6,7 @@ import sys
 
 from kexue.config import ConfigError, load_section
 from kexue.io import CorruptFileError
+from kexue.workers import chief_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"train@{args.family}: {err}", file=sys.stderr)
         return 2
+    # fit.distribute: multi_worker runs this stage on every worker; only the chief keeps the
+    # model and the curves, the others write theirs into temporary folders (kexue.workers)
+    distribute = getattr(getattr(cfg, "fit", None), "distribute", "none")
     try:
-        info = family.train(cfg, args.data, args.model, args.live, args.resume_root or None,
-                            **inputs)
+        with chief_path(args.model, distribute) as model, chief_path(args.live, distribute) as live:
+            info = family.train(cfg, args.data, model, live, args.resume_root or None, **inputs)
     except NonFiniteLoss as err:  # raised by kexue.nonfinite.StopOnNonFiniteLoss inside fit
         err.section = err.section or args.family
         print(f"train@{args.family}: {err}", file=sys.stderr)
