@@ -1,10 +1,13 @@
-"""tf.distribute: MirroredStrategy over 2 logical CPUs matches single-device training."""
+"""tf.distribute: MirroredStrategy over 2 logical CPUs, and MultiWorkerMirroredStrategy over two
+local worker processes, match single-device training."""
 
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +112,105 @@ def test_optimizer_wrappers_under_mirrored_match_single_device():
     for kind, result in out.items():
         assert result["diff"] < 1e-6, (kind, result)
     assert out["mult"]["moved"] > 1e-4 and out["la"]["moved"] > 1e-4  # the wrappers do something
+
+
+# --- MultiWorkerMirroredStrategy: two local worker processes --------------------------------
+
+STAGE = """
+import json, sys
+from pathlib import Path
+from kexue import checkpoint, workers
+from kexue.stages import train as stage
+
+record = Path(sys.argv[1])
+save = checkpoint.CheckpointFolder.save
+
+
+def recorded(self, *args, **kwargs):  # note where each checkpoint unit went
+    unit = save(self, *args, **kwargs)
+    with open(record, "a") as handle:
+        handle.write(json.dumps({"unit": str(unit), "chief": workers.is_chief()}) + "\\n")
+    return unit
+
+
+checkpoint.CheckpointFolder.save = recorded
+sys.exit(stage.main(sys.argv[2:]))
+"""
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _stage(root: Path, name: str, data: Path, tf_config: dict | None) -> subprocess.Popen:
+    (root / f"tmp-{name}").mkdir()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1",
+               TMPDIR=str(root / f"tmp-{name}"))
+    env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
+    out = root / name
+    return subprocess.Popen(
+        [sys.executable, "-c", STAGE, str(root / f"units-{name}.jsonl"), "sentiment",
+         "--data", str(data), "--model", str(out / "model"), "--live", str(out / "live"),
+         "--resume-root", str(out / "checkpoints")],
+        cwd=root / ("multi" if tf_config else "single"), env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_multi_worker_two_processes_match_one_and_only_the_chief_writes(tmp_path, toy_reviews):
+    """The train stage of the sentiment family under MultiWorkerMirroredStrategy with two local
+    workers (one process each, CPU, TF_CONFIG) against one process with the same global batch:
+    the same losses after 2 epochs x 3 steps (to 1e-5 relative), and only the chief's model,
+    curves and checkpoint units are left (the other worker's went to a removed temp folder)."""
+    fit = dataclasses.replace(CFG.fit, epochs=2, batch_size=32)  # 96 examples: 3 steps an epoch
+    for kind, distribute in (("single", "none"), ("multi", "multi_worker")):
+        cfg = dataclasses.replace(CFG, fit=dataclasses.replace(fit, distribute=distribute))
+        (tmp_path / kind).mkdir()
+        (tmp_path / kind / "params.yaml").write_text(
+            json.dumps({"sentiment": dataclasses.asdict(cfg)}))  # JSON is YAML
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    procs = {"single": _stage(tmp_path, "single", toy_reviews, None)}
+    for index in range(2):
+        procs[f"worker{index}"] = _stage(tmp_path, f"worker{index}", toy_reviews, {
+            "cluster": cluster, "task": {"type": "worker", "index": index}})
+    outputs = {}
+    try:
+        for name, proc in procs.items():  # a hung collective ends here, not in a hung suite
+            outputs[name] = proc.communicate(timeout=240)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for name, proc in procs.items():
+        assert proc.returncode == 0, (name, outputs[name][1][-3000:])
+
+    single = json.loads((tmp_path / "single" / "model" / "train_info.json").read_text())
+    chief = json.loads((tmp_path / "worker0" / "model" / "train_info.json").read_text())
+    for key in ("loss", "val_loss"):
+        assert len(chief["history"][key]) == 2
+        np.testing.assert_allclose(chief["history"][key], single["history"][key], rtol=1e-5)
+
+    # the chief: model, curves, one unit per epoch in its checkpoint folder (discarded at the end)
+    assert (tmp_path / "worker0" / "model" / "model.keras").is_file()
+    assert (tmp_path / "worker0" / "live" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
+    units = [json.loads(line) for line in (tmp_path / "units-worker0.jsonl").read_text().splitlines()]
+    assert [Path(u["unit"]).name for u in units] == ["epoch-0001", "epoch-0002"]
+    assert all(u["chief"] and Path(u["unit"]).is_relative_to(tmp_path / "worker0" / "checkpoints")
+               for u in units)
+    # the other worker: saved too (every worker takes part), but only into its temp folder,
+    # which is gone; none of its model, curves or checkpoint paths exists
+    units = [json.loads(line) for line in (tmp_path / "units-worker1.jsonl").read_text().splitlines()]
+    assert len(units) == 2
+    assert all(not u["chief"] and Path(u["unit"]).is_relative_to(tmp_path / "tmp-worker1")
+               for u in units)
+    assert not (tmp_path / "worker1").exists()
+    assert list((tmp_path / "tmp-worker1").iterdir()) == []
