@@ -162,8 +162,8 @@ def _patch_keras_for_multi_worker() -> None:
     Before training, Keras's TensorFlow trainer builds the model symbolically from the first
     batch, which it first collapses across replicas with ``strategy.reduce("MEAN", batch)``.
     With more than one worker that reduce is a cross-worker collective that cannot take the
-    eager per-replica input batch (``Attempt to convert a value (PerReplica...)``; Keras
-    issue 20585, still open). Only the batch's shapes and dtypes matter there, so under a
+    eager per-replica input batch (``Attempt to convert a value (PerReplica...)``; an open
+    Keras issue). Only the batch's shapes and dtypes matter there, so under a
     multi-worker strategy this worker's first replica's batch is used instead; every other
     path (and every other strategy) is left as Keras has it.
 
