@@ -4,6 +4,7 @@ import argparse
 import importlib
 import sys
 
+from kexue import workers
 from kexue.config import ConfigError, load_section
 from kexue.io import CorruptFileError
 from kexue.workers import chief_path
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     # fit.distribute: multi_worker runs this stage on every worker; only the chief keeps the
     # model and the curves, the others write theirs into temporary folders (kexue.workers)
     distribute = getattr(getattr(cfg, "fit", None), "distribute", "none")
+    if distribute == "multi_worker":  # known before the family makes its strategy: the
+        workers.joined()  # checkpoint code it calls first (finished members) asks who is chief
     try:
         with chief_path(args.model, distribute) as model, chief_path(args.live, distribute) as live:
             info = family.train(cfg, args.data, model, live, args.resume_root or None, **inputs)
