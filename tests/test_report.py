@@ -117,15 +117,17 @@ def test_validation_table_lists_each_choice_and_sweep(tmp_path):
     assert text.index("| corpus | validation |") < text.index("- **models**") < text.index("- **regret**")
 
 
-def test_validation_table_refuses_metrics_without_the_new_columns(tmp_path):
-    from kexue.report import validation_table
+def test_metrics_without_the_new_columns_show_blanks_and_no_verdict(tmp_path):
+    from kexue.report import validation_notes, validation_table
 
     old = {"kendall_tau": 0.5, "mean_abs_gap": 0.02}
     write_json(tmp_path / "validation.json", {"reviews": {
         "discriminator_auc": 0.9, "random": {"sweep_unweighted": old}, "adversarial": {"sweep_unweighted": old}}})
-    with pytest.raises(ValueError, match="lacks kendall_p, mean_gap, models, picked_model, picked_test, "
-                                         "regret.*rerun the compare_validation stage"):
-        validation_table(tmp_path)
+    row = validation_table(tmp_path).splitlines()[2]
+    assert row.startswith("| reviews (AUC 0.900) | random | unweighted | — | 0.5000 (—) | — | 0.0200 | — |")
+    notes = validation_notes(tmp_path)
+    assert "predates the columns kendall_p, mean_gap, models, picked_model, picked_test, regret" in notes
+    assert "better" not in notes
 
 
 def test_small_values_keep_four_significant_digits():

@@ -102,9 +102,11 @@ VALIDATION_KEYS = ("models", "kendall_tau", "kendall_p", "mean_gap", "mean_abs_g
                    "picked_test", "regret")
 
 
-def _validation_rows(metrics_dir: str | Path) -> tuple[dict, list[tuple[str, str, dict]]]:
+def _validation_rows(metrics_dir: str | Path, missing_out: set | None = None
+                     ) -> tuple[dict, list[tuple[str, str, dict]]]:
     """(the metrics, [(corpus, sweep, {choice: figures})]) of ``metrics/validation.json``; ({}, [])
-    without it."""
+    without it. Figures a run made before a column existed are None, their keys added to
+    ``missing_out``."""
     path = Path(metrics_dir) / "validation.json"
     if not path.is_file():
         return {}, []
@@ -113,17 +115,21 @@ def _validation_rows(metrics_dir: str | Path) -> tuple[dict, list[tuple[str, str
     for corpus, result in data.items():
         sweeps = [key for key in result[VALIDATION_CHOICES[0]] if key.startswith("sweep_")]
         for sweep in sweeps:
-            figures = {choice: result[choice][sweep] for choice in VALIDATION_CHOICES}
-            missing = sorted({k for f in figures.values() for k in VALIDATION_KEYS if k not in f})
-            if missing:
-                raise ValueError(f"{path}: {corpus} {sweep} lacks {', '.join(missing)}; it predates "
-                                 f"the current report: rerun the compare_validation stage")
+            figures = {choice: {k: result[choice][sweep].get(k) for k in VALIDATION_KEYS}
+                       for choice in VALIDATION_CHOICES}
+            if missing_out is not None:
+                missing_out.update(k for c in VALIDATION_CHOICES for k in VALIDATION_KEYS
+                                   if k not in result[c][sweep])
             rows.append((corpus, sweep.removeprefix("sweep_"), figures))
     return data, rows
 
 
 def _p(value) -> str:
     return "—" if value is None else "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _num(value, spec: str = ".4f") -> str:
+    return "—" if value is None else format(value, spec)
 
 
 def validation_table(metrics_dir: str | Path = "metrics") -> str:
@@ -144,8 +150,9 @@ def validation_table(metrics_dir: str | Path = "metrics") -> str:
             cell = f"{model['valid']:.4f} / {model['test']:.4f} / {model['gap']:.4f}" if model else "—"
             tau = "—" if f["kendall_tau"] is None else f"{f['kendall_tau']:.4f} ({_p(f['kendall_p'])})"
             lines.append(f"| {corpus} (AUC {data[corpus]['discriminator_auc']:.3f}) | {choice} | {sweep} | "
-                         f"{f['models']} | {tau} | {f['mean_gap']:+.4f} | {f['mean_abs_gap']:.4f} | "
-                         f"{f['picked_model']} | {f['picked_test']:.4f} | {f['regret']:.4f} | {cell} |")
+                         f"{_num(f['models'], 'd')} | {tau} | {_num(f['mean_gap'], '+.4f')} | "
+                         f"{_num(f['mean_abs_gap'])} | {f['picked_model'] or '—'} | "
+                         f"{_num(f['picked_test'])} | {_num(f['regret'])} | {cell} |")
     return "\n".join(lines) + "\n"
 
 
@@ -186,9 +193,14 @@ def _sentiment_side(result: dict, key: str, sign: int) -> str:
 def validation_notes(metrics_dir: str | Path = "metrics") -> str:
     """One sentence per column of ``validation_table``: what it shows and which validation set
     comes out better on it (both sides named, whichever wins)."""
-    data, rows = _validation_rows(metrics_dir)
+    missing: set = set()
+    data, rows = _validation_rows(metrics_dir, missing)
     if not rows:
         return ""
+    if missing:  # a run older than these columns: say so rather than compare blanks
+        return (f"The committed `validation.json` predates the columns {', '.join(sorted(missing))} "
+                f"(shown as —): the `compare_validation` stage has not run since they were added, "
+                f"so no column-by-column verdict is given.\n")
     same = [f"{c} {s}" for c, s, f in rows if f["random"]["picked_model"] == f["adversarial"]["picked_model"]]
     differ = [f"{c} {s}" for c, s, f in rows if f"{c} {s}" not in same]
     counts = sorted({f[choice]["models"] for _, _, f in rows for choice in VALIDATION_CHOICES})
