@@ -104,6 +104,13 @@ def acquire(
     return copied
 
 
+def add_no_verify(parser) -> None:
+    """The ``--no-verify`` option of the stages that read ``data/raw`` (skips :func:`verify_raw`)."""
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the manifest's size and SHA-256 check of the raw files (for a "
+                        "raw folder made by hand, e.g. a test's)")
+
+
 RESTORE = "restore it with `dvc repro -f acquire` (copies the files again from the installed packages)"
 
 

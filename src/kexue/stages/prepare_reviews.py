@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kexue.config import ConfigError, load_section
 from kexue.corpora.reviews import LABEL_FILES, prepare_reviews
-from kexue.corpora.sources import AcquireError, verify_raw
+from kexue.corpora.sources import AcquireError, add_no_verify, verify_raw
 from kexue.io import CorruptFileError, atomic_dir, write_json, write_jsonl
 
 
@@ -24,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", default="data/raw/reviews")
     parser.add_argument("--out", default="data/prepared/reviews")
     parser.add_argument("--metrics", default="metrics/reviews_data.json")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="skip the manifest's size and SHA-256 check of the raw files (for a "
-                        "raw folder made by hand, e.g. a test's)")
+    add_no_verify(parser)
     args = parser.parse_args(argv)
     try:
         params = load_section("prepare_reviews", Params)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from kexue.config import ConfigError, load_section
 from kexue.corpora.reviews import LABEL_FILES
-from kexue.corpora.sources import AcquireError, verify_raw
+from kexue.corpora.sources import AcquireError, add_no_verify, verify_raw
 from kexue.io import CorruptFileError, write_json
 from kexue.stages.prepare_people_daily import Params as PeopleDailyParams
 from kexue.stages.prepare_reviews import Params as ReviewParams
@@ -33,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reviews", default="data/raw/reviews")
     parser.add_argument("--out", default="data/tokenized")
     parser.add_argument("--metrics", default="metrics/tokenize.json")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="skip the manifest's size and SHA-256 check of the raw files (for a "
-                        "raw folder made by hand, e.g. a test's)")
+    add_no_verify(parser)
     args = parser.parse_args(argv)
     try:
         params = load_section("tokenize", Params)
