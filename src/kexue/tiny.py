@@ -77,6 +77,9 @@ def tiny_params(params: dict, **sentiment_overrides) -> dict:
     p["image"]["warmup_epochs"] = 0.5
     p["baselines"]["image"].update(logistic_max_iter=20, adaboost_estimators=2,
                                    forest_estimators=3)
+    p["center"].update(width=4, feature_dim=4, center_weights=[0.01], limit_train=600, valid_size=100, precision="float32",
+                       warmup_epochs=0.5, knn_neighbours=[1, 5], plot_images=100)
+    p["center"]["fit"]["epochs"] = 1
     p["finetune"].update(labels_per_class=10, valid_per_class=5, pretrain_epochs=1, epochs=1,
                          max_epochs=1, batch_size=10)
     return p
