@@ -91,6 +91,7 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     assert every_stage >= {"acquire", "prepare_reviews", "prepare_people_daily", "report",
                            "tokenize", "train_word2vec", "train_ode", "train_image",
                            "evaluate_image", "baselines_image", "errors_image", "finetune_image",
+                           "train_center", "baselines_center", "evaluate_center",
                            "prepare_cloze", "headline_examples",
                            "train_vae", "train_nice", "train_gan", "baselines_generative",
                            "evaluate_vae", "evaluate_nice", "evaluate_gan",
@@ -140,6 +141,11 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     assert set(vae["acceptance"]) == {"bits_per_dim_below_gmm", "fid_below_gmm"}
     for name in ("nice", "gan"):
         assert (repo / f"plots/{name}/samples.png").stat().st_size > 0
+    center = json.loads((repo / "metrics/center.json").read_text())
+    assert center["comparison"]["peer"] == "softmax" and center["test"]["examples"] == 10000
+    assert "projection" not in center["peers"]["softmax"]  # the plot's points stay out of metrics
+    assert 0 < center["features"]["compactness"]["test"]["ratio"]
+    assert (repo / "plots/center/features.png").stat().st_size > 0
     finetune = json.loads((repo / "metrics/finetune.json").read_text())
     assert finetune["task"]["train_images"] == 50 and "gain_points" in finetune
     _run(repo, "git", "add", "-A")

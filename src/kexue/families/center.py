@@ -37,7 +37,7 @@ from kexue.families.image import (
     load_train_valid,
     schedule_knots,
 )
-from kexue.io import atomic_path, read_json, write_json
+from kexue.io import atomic_path, read_json, require_files, write_json
 from kexue.layers.center import compile_losses, with_center_loss
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
@@ -223,11 +223,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
 
 def load_classifier(model_dir: str | Path) -> tuple[keras.Model, dict]:
     """The trained classifier (images → probabilities) and its ``train_info.json``."""
-    model_dir = Path(model_dir)
-    for name in ("model.keras", "train_info.json"):
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                    "(`dvc repro train_center`)")
+    model_dir = require_files(model_dir, ("model.keras", "train_info.json"), "train_center")
     model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
     return model, read_json(model_dir / "train_info.json")
 
