@@ -144,7 +144,7 @@ def test_tiny_pipeline_end_to_end(repo_copy):
     center = json.loads((repo / "metrics/center.json").read_text())
     assert center["comparison"]["peer"] == "softmax" and center["test"]["examples"] == 10000
     assert "projection" not in center["peers"]["softmax"]  # the plot's points stay out of metrics
-    assert 0 < center["features"]["compactness"]["test"]["ratio"]
+    assert center["features"]["compactness"]["test"]["ratio"] > 0
     assert (repo / "plots/center/features.png").stat().st_size > 0
     finetune = json.loads((repo / "metrics/finetune.json").read_text())
     assert finetune["task"]["train_images"] == 50 and "gain_points" in finetune
