@@ -257,8 +257,8 @@ def test_train_evaluate_generate_round_trip(family, fake_setup, tmp_path, capsys
         assert grid.size[0] > 8 * 28
     capsys.readouterr()
     out = tmp_path / "grid.png"
-    assert cli.main(["generate", "--model", family, "-n", "16", "--out", str(out),
-                     "--model-dir", str(tmp_path / "model")]) == 0
+    assert cli.main(["generate", family, "-n", "16", "--out", str(out),
+                     "--model", str(tmp_path / "model")]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 16
     with Image.open(out) as grid:
         assert grid.size == (2 * (8 * 30 + 2), 2 * (2 * 30 + 2))  # 8 × 2 cells of 28 px + gaps, ×2
@@ -269,13 +269,13 @@ def test_train_evaluate_generate_round_trip(family, fake_setup, tmp_path, capsys
 def test_generate_errors_clearly(tmp_path, capsys):
     from kexue import cli
 
-    assert cli.main(["generate", "--model", "nice", "-n", "0", "--out", str(tmp_path / "g.png")]) == 1
+    assert cli.main(["generate", "nice", "-n", "0", "--out", str(tmp_path / "g.png")]) == 1
     assert "-n must be >= 1" in capsys.readouterr().err
-    assert cli.main(["generate", "--model", "vae", "--out", str(tmp_path / "g.png"),
+    assert cli.main(["generate", "vae", "--out", str(tmp_path / "g.png"),
                      "--model-dir", str(tmp_path / "none")]) == 1
     assert "train the model first" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["generate", "--model", "pixelcnn", "--out", str(tmp_path / "g.png")])
+        cli.main(["generate", "pixelcnn", "--out", str(tmp_path / "g.png")])
 
 
 def test_gaussian_mixture_peer(fake_setup, tmp_path):

@@ -21,6 +21,16 @@ TRAIN_STAGES = {"sentiment": "train@sentiment", "segment": "train@segment", "ner
                 "similar": "train_word2vec", "similar-sentence": "train@similarity",
                 "title": "train@seq2seq", "classify": "train_image", "cloze": "train@cloze",
                 "vae": "train_vae", "nice": "train_nice", "gan": "train_gan"}
+# the files each command's model folder must hold; checked before TensorFlow is imported, so a
+# missing model is reported at once
+_VOCAB_MODEL = ("model.keras", "vocab.json", "train_info.json")
+MODEL_FILES = {"sentiment": _VOCAB_MODEL, "segment": (*_VOCAB_MODEL, "tags.json"),
+               "ner": (*_VOCAB_MODEL, "tags.json"), "similar": ("vectors.npy",),
+               "similar-sentence": ("model.keras", "train_info.json"), "title": _VOCAB_MODEL,
+               "classify": ("model.keras", "train_info.json"), "cloze": _VOCAB_MODEL,
+               "vae": ("encoder.keras", "decoder.keras", "train_info.json"),
+               "nice": ("model.keras", "train_info.json"),
+               "gan": ("generator.keras", "train_info.json")}
 MAX_IMAGE_PIXELS = 25_000_000  # `classify` refuses larger pictures (decompression bombs)
 
 
@@ -100,6 +110,19 @@ def load_model(command: str, loader, path, stage: str | None = None):
                        f"damaged or from another version; retrain it (`dvc repro {stage}`)") from None
 
 
+def check_model_dir(command: str, path) -> None:
+    """A :class:`CliError` naming the first file of :data:`MODEL_FILES` missing from ``path`` and
+    the stage that writes it (cheap: no TensorFlow import)."""
+    folder = os.fspath(path)
+    # a folder another stage writes for the same command (classify: models/center)
+    stage = {"center": "train_center"}.get(os.path.basename(os.path.normpath(folder)),
+                                           TRAIN_STAGES[command])
+    for name in MODEL_FILES[command]:
+        if not os.path.isfile(os.path.join(folder, name)):
+            raise CliError(f"{os.path.join(folder, name)} not found: train the model first "
+                           f"(`dvc repro {stage}`)")
+
+
 def _positive(value: int, option: str) -> None:
     if value < 1:
         raise CliError(f"{option} must be >= 1, got {value}")
@@ -164,13 +187,14 @@ def similar(args: argparse.Namespace) -> int:
     """Nearest neighbours (cosine) of each word in the trained word vectors."""
     from pathlib import Path
 
-    from kexue.text.word_vectors import WordVectors
-
     _positive(args.k, "-k")
+    # a bare name (word2vec | glove) is that family's folder under models/
     model = Path(f"models/{args.model}") if args.model in ("word2vec", "glove") else Path(args.model)
-    stage = "train_glove" if args.model == "glove" else "train_word2vec"
+    stage = "train_glove" if model.name == "glove" else "train_word2vec"
     if not (model / "vectors.npy").is_file():
         raise CliError(f"{model} holds no trained vectors: train them first (`dvc repro {stage}`)")
+    from kexue.text.word_vectors import WordVectors
+
     vectors = load_model("similar", WordVectors.load, model, stage)
     status = 0
     for word in args.word:
@@ -338,14 +362,12 @@ def cloze(args: argparse.Namespace) -> int:
     return 0
 
 
-GENERATORS = ("vae", "nice", "gan")  # `kexue generate --model ...`: the generative families
+GENERATORS = ("vae", "nice", "gan")  # `kexue generate FAMILY`: the generative families
 
 
 def generate(args: argparse.Namespace) -> int:
     """A PNG grid of ``-n`` images sampled from a trained generative model (vae | nice | gan)."""
     import importlib
-
-    from kexue.families._generative import save_grid
 
     if args.n < 1:
         print(f"kexue generate: -n must be >= 1, got {args.n}", file=sys.stderr)
@@ -358,18 +380,45 @@ def generate(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out} must name a .png file to write")
     if not os.path.isdir(os.path.dirname(out)):
         raise CliError(f"--out {args.out}: the folder {os.path.dirname(out)} does not exist")
-    family = importlib.import_module(f"kexue.families.{args.model}")
-    model_dir = args.model_dir or f"models/{args.model}"
-    images = load_model(args.model, lambda path: family.sample(path, args.n, seed=args.seed),
-                        model_dir)
+    name = args.family
+    model_dir = args.model or f"models/{name}"
+    check_model_dir(name, model_dir)
+    from kexue.families._generative import save_grid
+
+    family = importlib.import_module(f"kexue.families.{name}")
+    images = load_model(name, lambda path: family.sample(path, args.n, seed=args.seed), model_dir)
     save_grid(images, args.out, columns=min(args.columns, args.n))
-    _emit([{"model": args.model, "images": int(len(images)), "out": args.out}])
+    _emit([{"model": name, "images": int(len(images)), "out": args.out}])
     return 0
+
+
+EXAMPLES = {
+    "sentiment": ['kexue sentiment "这本书不错" "质量太差了"', "kexue sentiment --file reviews.txt"],
+    "segment": ['kexue segment "结婚的和尚未结婚的"', "cat news.txt | kexue segment"],
+    "ner": ['kexue ner "江泽民在北京会见了美国客人"'],
+    "similar": ["kexue similar 北京 上海 -k 5", "kexue similar 北京 --model models/glove"],
+    "similar-sentence": ['kexue similar-sentence "今天股市大涨" --among sentences.txt -k 3'],
+    "title": ["kexue title --file first_paragraphs.txt --beam 4"],
+    "classify": ["kexue classify shoe.png shirt.jpg -k 2", "kexue classify pic.png --model models/center"],
+    "cloze": ['kexue cloze "北京是中国的首都。" "___是中国的首都。"'],
+    "generate": ["kexue generate vae -n 16 --out vae.png", "kexue generate gan --model models/gan --out gan.png"],
+}
+
+
+def _add(sub, name: str, func, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    examples = "\n".join(f"  {line}" for line in EXAMPLES[name])
+    also = f"\n\nalso called: {', '.join(aliases)}" if aliases else ""
+    p = sub.add_parser(name, aliases=list(aliases), help=help_text, epilog=f"examples:\n{examples}{also}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func, name=name)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kexue", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show TensorFlow's and Keras's own log lines and warnings")
     sub = parser.add_subparsers(dest="command", required=True)
     commands = (
         ("sentiment", sentiment, "positive/negative review sentiment", "classify"),
@@ -377,42 +426,42 @@ def build_parser() -> argparse.ArgumentParser:
         ("ner", ner, "person / place / organisation names", "tag"),
     )
     for name, func, what, verb in commands:
-        p = sub.add_parser(name, help=f"{what} (JSON lines out)")
+        p = _add(sub, name, func, f"{what} (JSON lines out)")
         p.add_argument("text", nargs="*", help=f"texts to {verb} (default: --file or stdin)")
         p.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
         p.add_argument("--model", default=f"models/{name}", help="trained model directory")
-        p.set_defaults(func=func)
-    p = sub.add_parser("similar", help="nearest words in the trained word vectors (JSON lines out)")
+    p = _add(sub, "similar", similar, "nearest words in the trained word vectors (JSON lines out)",
+             ("word-vectors",))
     p.add_argument("word", nargs="+", help="words to look up")
     p.add_argument("-k", type=int, default=10, help="neighbours per word (default 10)")
-    p.add_argument("--model", default="word2vec",
-                   help="word2vec | glove (models/<name>) or a vectors directory")
-    p.set_defaults(func=similar)
-    p = sub.add_parser("similar-sentence",
-                       help="nearest sentences among a file's lines by cosine (JSON lines out)")
+    p.add_argument("--model", default="models/word2vec",
+                   help="trained vectors directory (default models/word2vec; models/glove for "
+                        "Simpler GloVe; the bare names word2vec and glove also work)")
+    p = _add(sub, "similar-sentence", similar_sentence,
+             "nearest sentences among a file's lines by cosine (JSON lines out)", ("similarity",))
     p.add_argument("text", nargs="*", help="query sentences (default: --file or stdin)")
     p.add_argument("--among", required=True, help="candidate sentences, one per line")
     p.add_argument("-k", type=int, default=5, help="candidates per query (default 5)")
     p.add_argument("--file", help="read one query per line from this file ('-' = stdin)")
     p.add_argument("--model", default="models/similarity", help="trained model directory")
-    p.set_defaults(func=similar_sentence)
-    p = sub.add_parser("title", help="a headline for an article's first paragraph (JSON lines out)")
+    p = _add(sub, "title", title, "a headline for an article's first paragraph (JSON lines out)",
+             ("headline", "seq2seq"))
     p.add_argument("text", nargs="*", help="paragraphs (default: --file or stdin)")
     p.add_argument("--file", help="read one paragraph per line from this file ('-' = stdin)")
     p.add_argument("--beam", type=int, default=None,
                    help="beam size (default: the model's seq2seq.beam_size; 1 = greedy)")
     p.add_argument("--model", default="models/seq2seq", help="trained model directory")
-    p.set_defaults(func=title)
-    p = sub.add_parser("classify", help="Fashion-MNIST class of picture files (JSON lines out)")
+    p = _add(sub, "classify", classify, "Fashion-MNIST class of picture files (JSON lines out)",
+             ("image",))
     p.add_argument("image", nargs="+", help="picture files (PNG, JPEG, ...); made grey and 28 x 28")
     p.add_argument("-k", type=int, default=3, help="classes listed per image (default 3)")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="Fashion-MNIST is light on black: invert light-background pictures "
                         "(auto: when the border is light)")
-    p.add_argument("--model", default="models/image", help="trained model directory")
-    p.set_defaults(func=classify)
-    p = sub.add_parser("cloze", help=f"fill the blank ({BLANK_MARKER}) of a query with a word of a "
-                                     "document (JSON line out)")
+    p.add_argument("--model", default="models/image",
+                   help="trained model directory (models/image, or models/center: softmax + center loss)")
+    p = _add(sub, "cloze", cloze, f"fill the blank ({BLANK_MARKER}) of a query with a word of a "
+                                  "document (JSON line out)")
     p.add_argument("document", help="the text whose words are the candidates")
     p.add_argument("query", help=f"a sentence with the blank marked {BLANK_MARKER!r} once")
     p.add_argument("-k", type=int, default=5, help="candidates listed (default 5)")
@@ -421,22 +470,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="document and query are 'word/tag' tokens separated by spaces (People's "
                         "Daily style) rather than raw text cut by jieba")
     p.add_argument("--model", default="models/cloze", help="trained model directory")
-    p.set_defaults(func=cloze)
-    p = sub.add_parser("generate", help="a PNG grid of images sampled from a trained generative "
+    p = _add(sub, "generate", generate, "a PNG grid of images sampled from a trained generative "
                                         "model (JSON line out)")
-    p.add_argument("--model", choices=GENERATORS, required=True, help="vae | nice | gan")
+    p.add_argument("family", choices=GENERATORS, help="vae | nice | gan")
+    p.add_argument("--model", "--model-dir", default=None,
+                   help="trained model directory (default models/<family>)")
     p.add_argument("-n", type=int, default=16, help="images to sample (default 16)")
     p.add_argument("--out", required=True, help="the PNG to write")
     p.add_argument("--columns", type=int, default=8, help="images per row (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
-    p.add_argument("--model-dir", default=None, help="trained model directory (default models/<model>)")
-    p.set_defaults(func=generate)
     return parser
+
+
+def _quiet() -> None:
+    """TensorFlow's C++ log lines (level 3: errors too; the command reports its own) and Python
+    warnings off, before TensorFlow is imported."""
+    import warnings
+
+    if "tensorflow" not in sys.modules:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    warnings.filterwarnings("ignore")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        _quiet()
     try:
+        if args.name in MODEL_FILES and args.name not in ("similar",):
+            check_model_dir(args.name, args.model)
         return args.func(args)
     except CliError as err:
         print(f"kexue {args.command}: {err}", file=sys.stderr)
