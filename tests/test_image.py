@@ -239,10 +239,17 @@ def test_train_evaluate_and_classify_round_trip(tmp_path, monkeypatch, capsys):
 def test_classify_errors_clearly(tmp_path, capsys):
     from kexue import cli
 
-    assert cli.main(["classify", str(tmp_path / "missing.png")]) == 1
+    # the model check comes first (no TensorFlow import): a folder with the files it asks for
+    # gets the command to the image, whose errors come next
+    fake = tmp_path / "fake_model"
+    fake.mkdir()
+    for name in cli.MODEL_FILES["classify"]:
+        (fake / name).write_bytes(b"")
+    model = ["--model", str(fake)]
+    assert cli.main(["classify", str(tmp_path / "missing.png"), *model]) == 1
     assert "missing.png: no such image file" in capsys.readouterr().err
     (tmp_path / "text.png").write_text("not an image")
-    assert cli.main(["classify", str(tmp_path / "text.png")]) == 1
+    assert cli.main(["classify", str(tmp_path / "text.png"), *model]) == 1
     assert "not a readable image" in capsys.readouterr().err
     from PIL import Image
 
