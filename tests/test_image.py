@@ -14,7 +14,7 @@ from kexue.families.image import Config, build_model, time_to_reach
 
 PARAMS = {
     "arch": "mobilenet", "width": 4, "blocks": 1, "activation": "relu", "batch_norm": True,
-    "flip": True, "shift": 0.1, "erasing": 0.5, "dropout": 0.1, "precision": "float32",
+    "flip": True, "shift": 0.1, "erasing": 0.5, "dropout": 0.1, "precision": "float32", "xla": False,
     "valid_size": 10, "limit_train": 0, "warmup_epochs": 0.0, "momentum": 0.0, "label_smoothing": 0.0, "tta": False,
     "fit": {"epochs": 1, "batch_size": 8, "seed": 0, "deterministic": False, "distribute": "none",
             "optimizer": {"name": "adam", "learning_rate": 1e-3, "schedule": {}, "weight_decay": 0.0,
@@ -59,6 +59,29 @@ def test_mixed_bfloat16_keeps_float32_probabilities():
     probs = model(np.zeros((2, 28, 28), np.uint8), training=False)
     assert keras.backend.standardize_dtype(probs.dtype) == "float32"
     assert model.get_layer("stem").compute_dtype == "bfloat16"
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_xla_switch_reaches_the_compiled_training_step(xla):
+    from kexue.families.image import compile_model
+
+    cfg = make_config(arch="vgg", xla=xla, erasing=0.0, shift=0.0)
+    model = build_model(cfg)
+    compile_model(model, cfg, steps_per_epoch=2)
+    assert model.jit_compile is xla
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    targets = keras.utils.to_categorical(rng.integers(0, 10, 16), 10)
+    history = model.fit(images, targets, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_xla_with_a_layer_xla_cannot_compile_is_a_config_error():
+    from kexue.families.image import compile_model
+
+    cfg = make_config(arch="vgg", xla=True, shift=0.1)  # Keras's RandomTranslation: no XLA kernel
+    with pytest.raises(ConfigError, match=r"image\.xla = true.*random_shift.*image\.shift: 0"):
+        compile_model(build_model(cfg), cfg, steps_per_epoch=2)
 
 
 def test_bad_config_names_the_key():

@@ -72,12 +72,14 @@ def tiny_params(params: dict, **sentiment_overrides) -> dict:
                                         valid_size=100, fid_samples=200)
     p["compare_validation"].update(c_grid=[1.0], ngram_max=[1, 2])
     p["saliency"].update(texts=20, render=5)
-    p["image"].update(width=4, blocks=1, limit_train=600, valid_size=100, precision="float32")
+    p["image"].update(width=4, blocks=1, limit_train=600, valid_size=100, precision="float32",
+                      xla=False)  # XLA compiles each model for seconds: not worth it here
     p["image"]["fit"]["epochs"] = 1
     p["image"]["warmup_epochs"] = 0.5
     p["baselines"]["image"].update(logistic_max_iter=20, adaboost_estimators=2,
                                    forest_estimators=3)
-    p["center"].update(width=4, feature_dim=4, center_weights=[0.01], limit_train=600, valid_size=100, precision="float32",
+    p["center"].update(width=4, feature_dim=4, center_weights=[0.01], limit_train=600, valid_size=100,
+                       precision="float32", xla=False,
                        warmup_epochs=0.5, knn_neighbours=[1, 5], plot_images=100)
     p["center"]["fit"]["epochs"] = 1
     p["finetune"].update(labels_per_class=10, valid_per_class=5, pretrain_epochs=1, epochs=1,

@@ -35,6 +35,7 @@ from kexue.families.image import (
     _plain_block,
     classification_scores,
     load_train_valid,
+    require_xla,
     schedule_knots,
 )
 from kexue.io import atomic_path, read_json, require_files, write_json
@@ -55,6 +56,7 @@ class Config:
     shift: float = field(metadata={"min": 0.0, "max": 0.5})  # random translation, fraction of 28 px
     erasing: float = field(metadata={"min": 0.0, "max": 1.0})  # random erasing probability; 0 = off
     precision: Literal["float32", "mixed_bfloat16"]  # the convs' dtype policy (features: float32)
+    xla: bool  # compile the training step with XLA (Keras's "auto" leaves it off on CPU-only machines)
     valid_size: int = field(metadata={"min": 1})  # valid images carved from the 60k training set
     limit_train: int = field(metadata={"min": 0})  # >0 keeps that many training images; 0 = all
     warmup_epochs: float = field(metadata={"min": 0.0})  # linear warm-up, then linear decay to 0
@@ -180,7 +182,8 @@ def train_arm(cfg: Config, weight: float, data_dir: str | Path, live_dir=None,
         if hasattr(optimizer, "exclude_from_weight_decay"):
             optimizer.exclude_from_weight_decay(var_names=["centers"])  # decay would pull them to 0
         model.compile(optimizer=optimizer, **compile_losses(weight),
-                      metrics={"probs": ["accuracy"]})
+                      metrics={"probs": ["accuracy"]}, jit_compile=cfg.xla)
+        require_xla(model, cfg.xla, family)
     valid = LabelledBatches(x_valid, y_valid, 512, shuffle=False)
     result = fit(model, batches, valid, cfg.fit, monitor="val_accuracy", mode="max",
                  live_dir=live_dir, resume_dir=resume_dir, live_prefix=live_prefix,

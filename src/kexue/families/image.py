@@ -50,6 +50,7 @@ class Config:
     erasing: float = field(metadata={"min": 0.0, "max": 1.0})  # probability of random erasing; 0 = off
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # before the classifier
     precision: Literal["float32", "mixed_bfloat16"]  # dtype policy of the conv layers
+    xla: bool  # compile the training step with XLA (Keras's "auto" leaves it off on CPU-only machines)
     valid_size: int = field(metadata={"min": 1})  # valid examples carved from the 60k train set
     limit_train: int = field(metadata={"min": 0})  # >0 keeps that many of the 60k training images (stratified; tiny test runs); 0 = all
     warmup_epochs: float = field(metadata={"min": 0.0})  # linear LR warm-up, then linear decay to 0 at the last epoch
@@ -288,7 +289,20 @@ def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int,
         schedule=schedule_knots(cfg.warmup_epochs, cfg.fit.epochs, steps_per_epoch),
         lr_multipliers=lr_multipliers if lr_multipliers is not None else cfg.fit.optimizer.lr_multipliers)
     model.compile(optimizer=build_optimizer(opt_cfg, model, momentum=cfg.momentum),
-                  loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+                  loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"], jit_compile=cfg.xla)
+    require_xla(model, cfg.xla, "image")
+
+
+def require_xla(model: keras.Model, xla: bool, section: str) -> None:
+    """A :class:`ConfigError` when ``{section}.xla`` asked for XLA and Keras compiled ``model``
+    without it (Keras only warns): a layer with no XLA kernel, e.g. RandomTranslation (shift)."""
+    if xla and not model.jit_compile:
+        from kexue.config import ConfigError
+
+        blockers = [layer.name for layer in model.layers if not getattr(layer, "supports_jit", True)]
+        raise ConfigError(f"{section}.xla = true, but the layers {blockers or '(unknown)'} have no XLA "
+                          f"kernel: set {section}.xla: false, or turn those layers off "
+                          f"({section}.shift: 0 removes random_shift)")
 
 
 class ValidAccuracy(keras.callbacks.Callback):
