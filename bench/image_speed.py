@@ -9,7 +9,8 @@ Adam and a linear warm-up + linear decay to 0 and prints per-epoch valid accurac
 elapsed time, time-to-94%/95% on valid, and (for the record only, not for selection) the final
 test accuracy. One JSON line per run is appended to ``--out`` (default /tmp/image_speed.jsonl).
 
-Measured on the 2-core AMD EPYC (AVX512-BF16, no AMX), TF 2.21 / Keras 3.15, nice 10, another
+Measured on a 2-core AMD EPYC with AVX512-BF16 (no AMX; on one with AVX2 only, bfloat16 is
+emulated and ran 9x slower than float32: reports/precision_speed.jsonl), TF 2.21 / Keras 3.15, nice 10, another
 test suite partly running (train-only epoch = 422 steps of 128):
 
     net (flip, shift 0.1)        params   float32 img/s (s/epoch)  mixed_bfloat16 img/s (s/epoch)
@@ -44,7 +45,7 @@ def make_config(args) -> Config:
                     distribute="none", optimizer=opt)
     return Config(arch=args.arch, width=args.width, blocks=args.blocks, activation=args.activation,
                   batch_norm=not args.no_bn, flip=not args.no_flip, shift=args.shift,
-                  erasing=args.erasing, dropout=args.dropout, precision=args.precision,
+                  erasing=args.erasing, dropout=args.dropout, precision=args.precision, xla=args.jit,
                   valid_size=6000, limit_train=0, warmup_epochs=args.warmup, momentum=0.9,
                   label_smoothing=args.ls, tta=True, fit=fit)
 
