@@ -8,7 +8,7 @@ import pytest
 from kexue.config import ConfigError, load_params, load_section, parse
 from kexue.families import sentiment
 from kexue.stages.prepare_reviews import Params as PrepareParams
-from kexue.train import FitConfig
+from kexue.train import FitConfig, OptimizerConfig
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,10 @@ def test_every_section_of_the_project_params_validates():
     for section in params:
         if section == "baselines":
             continue
+        if section == "optimizer_defaults":  # merged into each optimizer, which adds the mappings
+            parse(OptimizerConfig, {**params[section], "schedule": {}, "lr_multipliers": {}}, section)
+            checked.append(section)
+            continue
         module, name = stages.get(section) or others.get(section) or (f"kexue.families.{section}",
                                                                       "Config")
         load_section(section, schema(module, name), params_file)
@@ -220,3 +224,32 @@ def test_every_section_of_the_project_params_validates():
         load_section(f"baselines.{family}", schema(module, "BaselineConfig"), params_file)
         checked.append(f"baselines.{family}")
     assert len(checked) == len(params) - 1 + len(params["baselines"])
+
+
+
+def _differences(a, b, where=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in a.keys() | b.keys():
+            yield from _differences(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+    elif a != b:
+        yield where
+
+
+def test_a_sweep_of_one_sections_optimizer_changes_that_section_only(tmp_path):
+    """The optimizer defaults are written once and merged (`<<: *optimizer`) into every section;
+    `dvc exp run -S` rewrites params.yaml through DVC's own override code, which must change the
+    swept keys and leave the shared defaults, and so every other section, as they were."""
+    from dvc.utils.hydra import apply_overrides
+
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text((Path(__file__).resolve().parents[1] / "params.yaml").read_text(
+        encoding="utf-8"), encoding="utf-8")
+    before = load_params(params_file)
+    assert before["segment"]["fit"]["optimizer"]["learning_rate"] == before["ner"]["fit"][
+        "optimizer"]["learning_rate"] == before["optimizer_defaults"]["learning_rate"]
+    apply_overrides(params_file, ["segment.fit.optimizer.learning_rate=0.01",
+                                  "++ner.fit.optimizer.lr_multipliers={crf: 10}"])
+    after = load_params(params_file)
+    assert set(_differences(before, after)) == {"segment.fit.optimizer.learning_rate",
+                                                "ner.fit.optimizer.lr_multipliers.crf"}
+    assert after["segment"]["fit"]["optimizer"]["learning_rate"] == 0.01
