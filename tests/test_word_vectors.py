@@ -6,8 +6,14 @@ import math
 import numpy as np
 import pytest
 
+from kexue.comparison import attach
 from kexue.families import glove, word2vec
-from kexue.text.word_vectors import WordVectors, majority_pos, pos_agreement_at_k
+from kexue.text.word_vectors import (
+    WordVectors,
+    agreement_scores,
+    majority_pos,
+    pos_agreement_at_k,
+)
 
 
 def test_negative_table_follows_unigram_to_the_three_quarters():
@@ -99,6 +105,29 @@ def test_pos_agreement_on_a_hand_made_case():
     assert pos_agreement_at_k(vectors, ["飞"], words, pos, k=2) == pytest.approx(expected)
     assert majority_pos([[("跑", "v"), ("跑", "n")], [("跑", "v")]])["跑"] == ("v", 3)
 
+
+
+def test_agreement_items_give_the_paired_comparison_of_two_vector_sets():
+    """Per-query shares ride in ``items``; their mean is the reported agreement, and the
+    comparison block pairs two vector sets query by query."""
+    words = ["猫", "狗", "马", "跑", "跳", "飞"]
+    pos = {"猫": "n", "狗": "n", "马": "n", "跑": "v", "跳": "v", "飞": "v"}
+    good = WordVectors(words, np.array([[1, 0.1], [1, 0.2], [1, -0.1], [0.1, 1], [0.2, 1], [0.3, 1]]))
+    mixed = WordVectors(words, np.array([[1, 0.1], [0.1, 1], [1, -0.1], [1, 0.2], [0.2, 1], [0.9, 0.5]]))
+    split = {"candidates": words, "pos": pos, "valid": ["猫", "跑", "飞"], "test": words}
+    ours, theirs = (agreement_scores(v, split, k=2) for v in (good, mixed))
+    for scores in (ours, theirs):
+        for name in ("valid", "test"):
+            assert len(scores["items"][name]) == len(split[name])
+            assert scores[name]["pos_agreement_at_2"] == pytest.approx(
+                np.mean(scores["items"][name]), abs=1e-4)
+    assert ours["test"]["pos_agreement_at_2"] == 1.0 > theirs["test"]["pos_agreement_at_2"]
+    metrics = attach({"test": ours["test"], "items": ours["items"]},
+                     {"mixed": {"test": theirs["test"], "items": theirs["items"]}})
+    block = metrics["comparison"]
+    assert "items" not in metrics and block["peer"] == "mixed" and block["test"]["n"] == 6
+    assert block["test"]["delta"] == pytest.approx(
+        ours["test"]["pos_agreement_at_2"] - theirs["test"]["pos_agreement_at_2"], abs=1e-4)
 
 def _toy_sentences(n=600, seed=0):
     """Two topics whose words only co-occur within a topic."""

@@ -33,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 
+from kexue.comparison import attach
 from kexue.config import require_network
 from kexue.io import read_json, write_json
 from kexue.nonfinite import StopOnNonFiniteLoss
@@ -333,9 +334,11 @@ def evaluate(model_dirs: dict[str, str | Path], data_dir: str | Path, peers: dic
                           for w in ("中国", "发展", "北京", "我们", "喜欢") if w in vectors}
     out = {}
     for name in model_dirs:
-        others = {f"{other}_kexue": {"test": scores[other]["test"], "valid": scores[other]["valid"]}
+        # per-query shares ride along as ``items`` until attach() turns them into the comparison
+        others = {f"{other}_kexue": {split: scores[other][split] for split in ("test", "valid", "items")}
                   for other in model_dirs if other != name}
-        gensim = {k: {"test": v["test"], "valid": v["valid"]} for k, v in peers.items()}
+        gensim = {k: {split: v[split] for split in ("test", "valid", "items") if split in v}
+                  for k, v in peers.items()}
         info = infos[name]
         cost = {"train_seconds": info["train_seconds"], "params": info["params"],
                 "vocab_size": info["vocab_size"]}
@@ -347,7 +350,8 @@ def evaluate(model_dirs: dict[str, str | Path], data_dir: str | Path, peers: dic
                             speed_ratio_to_gensim=round(info["words_per_second"] / theirs, 3))
         if "pairs_per_second" in info:
             cost["pairs_per_second"] = info["pairs_per_second"]
-        out[name] = {"test": scores[name]["test"], "valid": scores[name]["valid"],
-                     "peers": {**gensim, **others}, "cost": cost,
-                     "nearest_neighbours": examples[name]}
+        out[name] = attach({"test": scores[name]["test"], "valid": scores[name]["valid"],
+                            "peers": {**gensim, **others}, "cost": cost,
+                            "nearest_neighbours": examples[name], "items": scores[name]["items"]},
+                           {**gensim, **others})
     return out

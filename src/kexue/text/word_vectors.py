@@ -109,10 +109,10 @@ def majority_pos(tagged_lines: Iterable[Sequence[tuple[str, str]]]) -> dict[str,
     return {w: (min(c, key=lambda t: (-c[t], t)), sum(c.values())) for w, c in tags.items()}
 
 
-def pos_agreement_at_k(vectors: WordVectors, queries: Sequence[str], candidates: Sequence[str],
-                       pos: dict[str, str], k: int = 10, batch: int = 512) -> float:
-    """Mean over ``queries`` of the share of their ``k`` nearest ``candidates`` (cosine, the
-    query itself excluded) whose tag in ``pos`` equals the query's."""
+def pos_agreement_shares(vectors: WordVectors, queries: Sequence[str], candidates: Sequence[str],
+                         pos: dict[str, str], k: int = 10, batch: int = 512) -> np.ndarray:
+    """Per query of ``queries``, the share of its ``k`` nearest ``candidates`` (cosine, the query
+    itself excluded) whose tag in ``pos`` equals the query's."""
     if not queries:
         raise ValueError("pos_agreement_at_k: no query words")
     if len(candidates) <= k:
@@ -130,7 +130,13 @@ def pos_agreement_at_k(vectors: WordVectors, queries: Sequence[str], candidates:
         top = np.argpartition(-sims, k, axis=1)[:, :k]  # (chunk, k), unordered: a share needs no order
         for row, word in enumerate(chunk):
             shares.append(float(np.mean(cand_tags[top[row]] == pos[word])))
-    return float(np.mean(shares))
+    return np.asarray(shares)
+
+
+def pos_agreement_at_k(vectors: WordVectors, queries: Sequence[str], candidates: Sequence[str],
+                       pos: dict[str, str], k: int = 10, batch: int = 512) -> float:
+    """Mean over ``queries`` of :func:`pos_agreement_shares`."""
+    return float(np.mean(pos_agreement_shares(vectors, queries, candidates, pos, k, batch)))
 
 
 def evaluation_words(tokenized_dir: str | Path, candidate_min_count: int, query_min_count: int,
@@ -157,15 +163,18 @@ def evaluation_words(tokenized_dir: str | Path, candidate_min_count: int, query_
 
 
 def agreement_scores(vectors: WordVectors, words: dict, k: int) -> dict:
-    """``{"test": {...}, "valid": {...}}`` of :func:`pos_agreement_at_k` on the sets of
-    :func:`evaluation_words` (every candidate must be in ``vectors``)."""
+    """``{"test": {...}, "valid": {...}, "items": {...}}`` of :func:`pos_agreement_at_k` on the
+    sets of :func:`evaluation_words` (every candidate must be in ``vectors``); ``items`` holds
+    the per-query shares, for the paired bootstrap of :func:`kexue.comparison.attach`."""
     missing = [w for w in words["candidates"] if w not in vectors]
     if missing:
         raise ValueError(f"{len(missing)} evaluation words have no vector (e.g. {missing[:5]}): "
                          f"the model's min_count must not exceed the evaluation's candidate_min_count")
-    out = {}
+    metric = f"pos_agreement_at_{k}"
+    out: dict = {"items": {"metric": metric}}
     for split in ("test", "valid"):
-        share = pos_agreement_at_k(vectors, words[split], words["candidates"], words["pos"], k)
-        out[split] = {f"pos_agreement_at_{k}": round(share, 4), "queries": len(words[split]),
+        shares = pos_agreement_shares(vectors, words[split], words["candidates"], words["pos"], k)
+        out[split] = {metric: round(float(np.mean(shares)), 4), "queries": len(words[split]),
                       "candidates": len(words["candidates"])}
+        out["items"][split] = [round(float(x), 4) for x in shares]
     return out
