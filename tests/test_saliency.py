@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from kexue.config import ConfigError, load_section
+from kexue.plots import cjk_font
 from kexue.text import saliency
 
 CHARS = "这本书很好看差的"
@@ -154,7 +155,7 @@ def test_rendering_writes_html_and_png(tmp_path):
     saliency.render_html(tmp_path / "w.html", items, "t")
     assert "很好" in (tmp_path / "w.html").read_text(encoding="utf-8")
     try:
-        font = saliency.cjk_font()
+        font = cjk_font()
     except FileNotFoundError:
         pytest.skip("no CJK font installed")
     saliency.render_png(tmp_path / "w.png", items, "occlusion", "t", font)

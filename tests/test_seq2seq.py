@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import yaml
 
-from kexue import cli
+from kexue import cli, decoding
 from kexue.config import ConfigError, load_section, parse
+from kexue.corpora import prepared_articles as articles
 from kexue.families import seq2seq as s2s
 from kexue.io import write_jsonl
+from kexue.peers import headlines
+from kexue.text import rouge
 
 OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
              "global_clipnorm": 5.0, "gradient_accumulation_steps": 1, "use_ema": False,
@@ -74,7 +77,7 @@ def test_wide_beam_search_equals_brute_force(alpha):
     vocab, max_len, min_len = 5, 4, 1
     step = _toy_step(vocab, seed=1)
     contexts = np.array([0, 1, 2, 3])
-    results = s2s.beam_search(step, [np.zeros(4, dtype=np.int64)], [contexts], batch=4,
+    results = decoding.beam_search(step, [np.zeros(4, dtype=np.int64)], [contexts], batch=4,
                               start_id=START, end_id=END, beam_size=vocab**max_len, max_len=max_len,
                               min_len=min_len, length_penalty=alpha)
     for c, (tokens, score) in zip(contexts, results, strict=True):
@@ -87,8 +90,8 @@ def test_beam_of_one_is_greedy_decoding():
     step = _toy_step(7, seed=2)
     contexts = [np.arange(6)]
     kwargs = dict(batch=6, start_id=START, end_id=END, max_len=8, min_len=2)
-    greedy = s2s.greedy_decode(step, [np.zeros(6, dtype=np.int64)], contexts, **kwargs)
-    beam = s2s.beam_search(step, [np.zeros(6, dtype=np.int64)], contexts, beam_size=1, **kwargs)
+    greedy = decoding.greedy_decode(step, [np.zeros(6, dtype=np.int64)], contexts, **kwargs)
+    beam = decoding.beam_search(step, [np.zeros(6, dtype=np.int64)], contexts, beam_size=1, **kwargs)
     assert [t for t, _ in beam] == [t for t, _ in greedy]
     np.testing.assert_allclose([s for _, s in beam], [s for _, s in greedy], rtol=1e-12)
     assert all(len(t) >= 2 for t, _ in greedy)  # min_len bans the end token early
@@ -107,15 +110,15 @@ def test_beam_of_two_finds_what_greedy_misses():
         return np.stack([rows.get(int(t), after_a) for t in tokens]), state
 
     kwargs = dict(batch=1, start_id=START, end_id=END, max_len=3)
-    (greedy, _), = s2s.greedy_decode(step, [np.zeros(1)], **kwargs)
-    (beam, score), = s2s.beam_search(step, [np.zeros(1)], beam_size=2, **kwargs)
+    (greedy, _), = decoding.greedy_decode(step, [np.zeros(1)], **kwargs)
+    (beam, score), = decoding.beam_search(step, [np.zeros(1)], beam_size=2, **kwargs)
     assert greedy[0] == a
     assert beam == [b] and score == pytest.approx(math.log(0.4 * 0.9))
 
 
 def test_beam_search_rejects_bad_sizes():
     with pytest.raises(ValueError, match="beam_size >= 1"):
-        s2s.beam_search(lambda t, s, c: (None, s), [], batch=1, start_id=0, end_id=1, beam_size=0,
+        decoding.beam_search(lambda t, s, c: (None, s), [], batch=1, start_id=0, end_id=1, beam_size=0,
                         max_len=3)
 
 
@@ -130,14 +133,14 @@ def test_character_rouge_against_hand_computation():
     def f1(p, r):
         return 2 * p * r / (p + r)
 
-    scores = s2s.rouge_scores([ref], [hyp])
+    scores = rouge.rouge_scores([ref], [hyp])
     assert scores["rouge1"] == pytest.approx(f1(1, 2 / 3))  # 0.8
     assert scores["rouge2"] == pytest.approx(f1(2 / 3, 2 / 5))  # 0.5
     assert scores["rougeL"] == pytest.approx(f1(2 / 4, 2 / 6))  # 0.4
     # the mean over pairs; whitespace is not a token
-    both = s2s.rouge_scores([ref, "北京"], [hyp, "北 京"])
+    both = rouge.rouge_scores([ref, "北京"], [hyp, "北 京"])
     assert both["rouge1"] == pytest.approx((0.8 + 1.0) / 2)
-    assert s2s.CharTokenizer().tokenize("人民 日报") == ["人", "民", "日", "报"]
+    assert rouge.CharTokenizer().tokenize("人民 日报") == ["人", "民", "日", "报"]
     # why the tokenizer is needed: rouge-score's default one drops every Chinese character
     from rouge_score import rouge_scorer
 
@@ -146,25 +149,25 @@ def test_character_rouge_against_hand_computation():
 
 def test_character_bleu_against_hand_computation():
     # every n-gram precision is 1; brevity penalty exp(1 - 5/4)
-    assert s2s.corpus_bleu(["人民日报社"], ["人民日报"]) == pytest.approx(100 * math.exp(-0.25), abs=0.01)
-    assert s2s.corpus_bleu(["人民日报"], ["人民日报"]) == pytest.approx(100.0)
+    assert rouge.corpus_bleu(["人民日报社"], ["人民日报"]) == pytest.approx(100 * math.exp(-0.25), abs=0.01)
+    assert rouge.corpus_bleu(["人民日报"], ["人民日报"]) == pytest.approx(100.0)
 
 
 def test_lead_and_tfidf_clause_peers_by_hand():
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    assert s2s.lead_headline("人民 日报社论今天发表", 4) == "人民日报"
-    assert s2s.clauses("今天，北京下雪了。市民出行：注意安全！") == ["今天", "北京下雪了", "市民出行", "注意安全"]
-    assert s2s.clean_headline("迈向新世纪（附图片１张）") == "迈向新世纪"
-    assert s2s.clean_headline("（图片）") == "（图片）"  # never emptied
-    assert s2s.clean_headline("迈向新世纪（附图片１张）", strip_notes=False) == "迈向新世纪（附图片１张）"
+    assert headlines.lead_headline("人民 日报社论今天发表", 4) == "人民日报"
+    assert headlines.clauses("今天，北京下雪了。市民出行：注意安全！") == ["今天", "北京下雪了", "市民出行", "注意安全"]
+    assert articles.clean_headline("迈向新世纪（附图片１张）") == "迈向新世纪"
+    assert articles.clean_headline("（图片）") == "（图片）"  # never emptied
+    assert articles.clean_headline("迈向新世纪（附图片１张）", strip_notes=False) == "迈向新世纪（附图片１张）"
     # idf (smooth): 的 in all 3 documents → 1; 雪 in 1 → 1 + ln 2
     vectorizer = TfidfVectorizer(analyzer="char", norm=None, lowercase=False).fit(["的的的", "的雪", "的了"])
     text = "的的的的，雪。"
     # sum: 4·1 = 4 > 1.69; mean per character: 1 < 1.69; cosine with (4, 1.69): 0.92 > 0.39
-    assert s2s.tfidf_clause([text], vectorizer, "sum") == ["的的的的"]
-    assert s2s.tfidf_clause([text], vectorizer, "mean") == ["雪"]
-    assert s2s.tfidf_clause([text], vectorizer, "cosine") == ["的的的的"]
+    assert headlines.tfidf_clause([text], vectorizer, "sum") == ["的的的的"]
+    assert headlines.tfidf_clause([text], vectorizer, "mean") == ["雪"]
+    assert headlines.tfidf_clause([text], vectorizer, "cosine") == ["的的的的"]
 
 
 def test_pair_batches_pad_and_drop_decoder_inputs():
@@ -228,7 +231,7 @@ def test_step_model_reproduces_the_training_model(trained):
 
     tmp_path = trained[0]
     model = s2s.Headliner(tmp_path / "model")
-    texts, heads = s2s.pairs(s2s.load_articles(trained[1], "valid")[:5], True)
+    texts, heads = articles.headline_pairs(articles.load_articles(trained[1], "valid")[:5], True)
     x = s2s._pad(s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen))
     y_in, _ = s2s.encode_targets(heads, model.vocab, model.cfg.max_headline)
     y_in = s2s._pad(y_in)
@@ -250,21 +253,21 @@ def test_tiny_train_generate_round_trip(trained):
     assert info["median_headline_chars"] == 4  # the notes are stripped
     assert (tmp_path / "live" / "plots" / "metrics" / "eval" / "rougeL.tsv").is_file()
     model = s2s.Headliner(tmp_path / "model")
-    texts, heads = s2s.pairs(s2s.load_articles(data, "test"), True)
+    texts, heads = articles.headline_pairs(articles.load_articles(data, "test"), True)
     titles = model.titles(texts)
     assert len(titles) == len(texts)
     for title, score in titles:
         assert 1 <= len(title) <= 6 and score <= 0  # min_len and max_headline hold
         assert set(title) <= set(model.vocab.tokens[4:])
     # the copy task is learnt well beyond chance (4 random characters of the 16: ROUGE-1 ~0.25)
-    assert s2s.rouge_scores(heads, [t for t, _ in titles])["rouge1"] > 0.4
+    assert rouge.rouge_scores(heads, [t for t, _ in titles])["rouge1"] > 0.4
     # beam width 1 through beam_search is the greedy path the decoder takes for width 1
     inputs = s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen)
     greedy = model.decoder.generate(inputs, beam_size=1)
     x = s2s._pad(inputs)
     encoded, summary, presence = model.decoder.encode(x)
     state = [np.zeros((len(x), model.cfg.units), np.float32) for _ in range(4)]
-    beam1 = s2s.beam_search(model.decoder.step, state, [encoded, x, summary, presence], batch=len(x),
+    beam1 = decoding.beam_search(model.decoder.step, state, [encoded, x, summary, presence], batch=len(x),
                             start_id=s2s.START_ID, end_id=s2s.END_ID, beam_size=1, max_len=6,
                             min_len=1)
     assert [t for t, _ in beam1] == [t for t, _ in greedy]
@@ -288,7 +291,7 @@ def test_copy_only_decoding_generates_paragraph_characters(trained):
     model = s2s.Headliner(tmp_path / "model")
     model.cfg = dataclasses.replace(model.cfg, copy_only=True)
     model.decoder = s2s.Decoder(model.model, model.cfg)
-    texts = [t[:6] for t in s2s.pairs(s2s.load_articles(data, "test"), True)[0]]  # 6 of 16 characters
+    texts = [t[:6] for t in articles.headline_pairs(articles.load_articles(data, "test"), True)[0]]  # 6 of 16 characters
     for text, (title, _) in zip(texts, model.titles(texts, beam_size=2), strict=True):
         assert title and set(title) <= set(text), (title, text)
     x = s2s._pad(s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen))

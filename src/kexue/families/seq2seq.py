@@ -25,23 +25,21 @@ state, context) → (log_probs, state)``; the model's step function runs a one-s
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import keras
 import numpy as np
 
 from kexue.batches import SequenceBatches
-from kexue.config import ConfigError, require_network
+from kexue.config import ConfigError
+from kexue.corpora.prepared_articles import headline_pairs, load_articles
+from kexue.decoding import StepFn, beam_search, greedy_decode
 from kexue.infer import compiled_call
-from kexue.io import atomic_path, read_json, read_jsonl, require_files, write_json
+from kexue.io import atomic_path, read_json, require_files, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.layers.seq2seq import (
     ConditionalLayerNormalization,
@@ -49,7 +47,11 @@ from kexue.layers.seq2seq import (
     KeyPaddingMask,
     TokenPresence,
 )
-from kexue.text.vocab import PAD, UNK, Vocab
+from kexue.peers.headlines import BaselineConfig as BaselineConfig  # the family's peers
+from kexue.peers.headlines import baselines as baselines
+from kexue.peers.headlines import lead_headline
+from kexue.text.rouge import headline_metrics, rouge_l_items, rouge_scores
+from kexue.text.vocab import PAD, UNK, Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
 START, END = "<s>", "</s>"
@@ -91,44 +93,6 @@ class Config:
 
 
 # --- data ---------------------------------------------------------------------------------
-
-_TRAILING_NOTES = re.compile(r"(?:（[^（）]*）|\([^()]*\))+$")
-_CLAUSE_END = re.compile(r"[，。！？；：,!?;:…]+")
-
-
-def characters(text: str) -> list[str]:
-    return [ch for ch in text if not ch.isspace()]
-
-
-def clean_headline(text: str, strip_notes: bool = True) -> str:
-    """The headline without whitespace and, with ``strip_notes``, without trailing
-    parentheticals ("迈向新世纪（附图片１张）" → "迈向新世纪"); never emptied by the cut."""
-    text = "".join(characters(text))
-    if strip_notes:
-        cut = _TRAILING_NOTES.sub("", text)
-        text = cut or text
-    return text
-
-
-def paragraph(article: dict) -> str:
-    """The article's first body line (the model's input)."""
-    return "".join(characters(article["body"][0]))
-
-
-def load_articles(data_dir: str | Path, split: str) -> list[dict]:
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_articles`")
-    rows = read_jsonl(path)
-    if not rows:
-        raise ValueError(f"{path} is empty: rerun prepare_articles")
-    return rows
-
-
-def pairs(articles: Sequence[dict], strip_notes: bool) -> tuple[list[str], list[str]]:
-    """(paragraphs, headlines) of the articles."""
-    return ([paragraph(a) for a in articles],
-            [clean_headline(a["headline"], strip_notes) for a in articles])
 
 
 def build_vocab(texts: Sequence[str], min_count: int) -> Vocab:
@@ -195,172 +159,6 @@ class PairBatches(SequenceBatches):
             drop[:, 0] = False  # the start token stays
             y_in = np.where(drop & (y_in > 0), 1, y_in)  # 1 = <unk>
         return (x, y_in), y_out
-
-
-# --- metrics ------------------------------------------------------------------------------
-
-
-class CharTokenizer:
-    """A ``rouge-score`` tokenizer that keeps every non-space character as a token (the
-    package's default keeps ASCII words only, so Chinese text would score 0)."""
-
-    def tokenize(self, text: str) -> list[str]:
-        return characters(text)
-
-
-def rouge_scores(references: Sequence[str], hypotheses: Sequence[str]) -> dict:
-    """Mean character ROUGE-1/2/L F1 over the pairs (``rouge-score``, character tokens)."""
-    from rouge_score import rouge_scorer
-
-    if len(references) != len(hypotheses):
-        raise ValueError(f"rouge_scores: {len(references)} references but {len(hypotheses)} "
-                         "hypotheses")
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=CharTokenizer())
-    totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
-    for ref, hyp in zip(references, hypotheses, strict=True):
-        scores = scorer.score(ref, hyp)  # score(target, prediction)
-        for name in totals:
-            totals[name] += scores[name].fmeasure
-    return {name: total / max(len(references), 1) for name, total in totals.items()}
-
-
-def rouge_l_items(references: Sequence[str], hypotheses: Sequence[str]) -> list[float]:
-    """Character ROUGE-L F1 of each pair (their mean is :func:`rouge_scores`' rougeL): the
-    per-article statistics of the paired bootstrap."""
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=CharTokenizer())
-    return [round(scorer.score(ref, hyp)["rougeL"].fmeasure, 6)
-            for ref, hyp in zip(references, hypotheses, strict=True)]
-
-
-def corpus_bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """sacreBLEU corpus BLEU (0–100) over character tokens."""
-    import sacrebleu
-
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="char").score)
-
-
-def headline_metrics(references: Sequence[str], hypotheses: Sequence[str]) -> dict:
-    rouge = rouge_scores(references, hypotheses)
-    return {**{k: round(v, 4) for k, v in rouge.items()},
-            "bleu": round(corpus_bleu(references, hypotheses), 2),
-            "mean_chars": round(float(np.mean([len(h) for h in hypotheses])), 2),
-            "articles": len(references)}
-
-
-# --- decoding -----------------------------------------------------------------------------
-
-StepFn = Callable[[np.ndarray, list, list], tuple[np.ndarray, list]]
-
-
-def _repeat(arrays: Sequence[np.ndarray], times: int) -> list[np.ndarray]:
-    return [np.repeat(np.asarray(a), times, axis=0) for a in arrays]
-
-
-def greedy_decode(step: StepFn, state: Sequence[np.ndarray], context: Sequence[np.ndarray] = (), *,
-                  batch: int, start_id: int, end_id: int, max_len: int, min_len: int = 0
-                  ) -> list[tuple[list[int], float]]:
-    """The most probable next token at each step until ``end_id`` or ``max_len`` tokens.
-
-    ``step(tokens (n,), state, context) → (log_probs (n, vocab), state)``; ``state`` (gathered
-    as hypotheses move) and ``context`` (fixed) are lists of arrays with ``batch`` rows. Returns
-    per example ``(tokens without the end token, summed log-probability)``."""
-    state, context = list(state), list(context)
-    tokens = np.full(batch, start_id, dtype=np.int64)
-    out: list[list[int]] = [[] for _ in range(batch)]
-    scores = np.zeros(batch)
-    done = np.zeros(batch, dtype=bool)
-    for t in range(max_len):
-        log_probs, state = step(tokens, state, context)
-        log_probs = np.array(log_probs, dtype=np.float64)  # (batch, vocab)
-        if t < min_len:
-            log_probs[:, end_id] = -np.inf
-        tokens = log_probs.argmax(axis=1)
-        for b in np.flatnonzero(~done):
-            scores[b] += log_probs[b, tokens[b]]
-            if tokens[b] == end_id:
-                done[b] = True
-            else:
-                out[b].append(int(tokens[b]))
-        if done.all():
-            break
-    return [(seq, float(s)) for seq, s in zip(out, scores, strict=True)]
-
-
-def beam_search(step: StepFn, state: Sequence[np.ndarray], context: Sequence[np.ndarray] = (), *,
-                batch: int, start_id: int, end_id: int, beam_size: int, max_len: int,
-                min_len: int = 0, length_penalty: float = 0.0) -> list[tuple[list[int], float]]:
-    """Beam search over ``step`` (same contract as :func:`greedy_decode`) for ``batch`` inputs.
-
-    Per input and step, every live hypothesis is extended by every token and the ``beam_size``
-    best candidates (summed log-probability; stable order on ties) are kept; a kept candidate
-    ending in ``end_id`` is finished and leaves the beam, and hypotheses reaching ``max_len``
-    tokens are finished as they are. The end token is banned before ``min_len`` tokens. The
-    answer is the finished hypothesis with the best ``score / length^length_penalty`` (length =
-    tokens without the end token, at least 1). With ``length_penalty`` 0 an input stops as soon
-    as its best finished score is at least every live score (log-probabilities only fall), so a
-    beam at least ``vocab^max_len`` wide is exhaustive search, and width 1 is greedy decoding.
-    Returns per input ``(tokens without the end token, summed log-probability)``."""
-    if beam_size < 1 or max_len < 1:
-        raise ValueError(f"beam_search: need beam_size >= 1 and max_len >= 1, got {beam_size}, "
-                         f"{max_len}")
-    k = beam_size
-    state, context = _repeat(state, k), _repeat(context, k)  # rows b*k .. b*k+k-1 are input b's
-    scores = np.full((batch, k), -np.inf)
-    scores[:, 0] = 0.0  # one live hypothesis per input at the start
-    prefixes: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(batch)]
-    finished: list[list[tuple[list[int], float]]] = [[] for _ in range(batch)]
-    done = np.zeros(batch, dtype=bool)
-    tokens = np.full(batch * k, start_id, dtype=np.int64)
-
-    def normalised(seq: list[int], score: float) -> float:
-        return score / max(len(seq), 1) ** length_penalty if length_penalty else score
-
-    for t in range(max_len):
-        log_probs, state = step(tokens, state, context)
-        log_probs = np.array(log_probs, dtype=np.float64)  # (batch · k, vocab)
-        vocab = log_probs.shape[1]
-        if t < min_len:
-            log_probs[:, end_id] = -np.inf
-        candidates = (scores[:, :, None] + log_probs.reshape(batch, k, vocab)).reshape(batch, -1)
-        parents = np.tile(np.arange(k), batch).reshape(batch, k) + np.arange(batch)[:, None] * k
-        new_scores = np.full((batch, k), -np.inf)
-        new_prefixes: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(batch)]
-        next_tokens = np.full((batch, k), start_id, dtype=np.int64)
-        for b in np.flatnonzero(~done):
-            best = np.argsort(-candidates[b], kind="stable")[:k]  # (k,) flat (beam, token) indices
-            slot = 0
-            for flat in best:
-                score = candidates[b, flat]
-                if score == -np.inf:
-                    break
-                beam, token = divmod(int(flat), vocab)
-                if token == end_id:
-                    finished[b].append((prefixes[b][beam], float(score)))
-                    continue
-                seq = [*prefixes[b][beam], token]
-                if t == max_len - 1:
-                    finished[b].append((seq, float(score)))
-                    continue
-                new_scores[b, slot], new_prefixes[b][slot] = score, seq
-                next_tokens[b, slot], parents[b, slot] = token, b * k + beam
-                slot += 1
-            live = new_scores[b].max()
-            if live == -np.inf or (not length_penalty and finished[b]
-                                   and max(s for _, s in finished[b]) >= live):
-                done[b] = True
-        if done.all():
-            break
-        scores, prefixes, tokens = new_scores, new_prefixes, next_tokens.reshape(-1)
-        state = [s[parents.reshape(-1)] for s in state]
-    results = []
-    for b in range(batch):
-        if not finished[b]:  # only when every step banned every token
-            results.append(([], -np.inf))
-            continue
-        results.append(max(finished[b], key=lambda item: normalised(*item)))
-    return results
 
 
 # --- model --------------------------------------------------------------------------------
@@ -539,8 +337,8 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     if resume_root is not None:
         key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"])
         resume_dir = Path(resume_root) / family / key
-    texts, headlines = pairs(load_articles(data_dir, "train"), cfg.strip_headline_notes)
-    valid_texts, valid_headlines = pairs(load_articles(data_dir, "valid"), cfg.strip_headline_notes)
+    texts, headlines = headline_pairs(load_articles(data_dir, "train"), cfg.strip_headline_notes)
+    valid_texts, valid_headlines = headline_pairs(load_articles(data_dir, "valid"), cfg.strip_headline_notes)
     vocab = build_vocab(texts + headlines, cfg.min_count)
 
     seed_everything(cfg.fit.seed, cfg.fit.deterministic)
@@ -610,7 +408,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     rows: list[dict] = []
     seconds = 0.0
     for split in ("test", "valid"):
-        texts, references = pairs(load_articles(data_dir, split), model.cfg.strip_headline_notes)
+        texts, references = headline_pairs(load_articles(data_dir, split), model.cfg.strip_headline_notes)
         start = time.perf_counter()
         hypotheses = [title for title, _ in model.titles(texts)]
         if split == "test":
@@ -641,7 +439,7 @@ def example_rows(model_dir: str | Path, data_dir: str | Path, articles: int = 20
     picked = sorted({round(i * (len(test) - 1) / max(articles - 1, 1))
                      for i in range(min(articles, len(test)))})
     chosen = [test[i] for i in picked]
-    texts, references = pairs(chosen, model.cfg.strip_headline_notes)
+    texts, references = headline_pairs(chosen, model.cfg.strip_headline_notes)
     generated = [title for title, _ in model.titles(texts)]
     chars = model.info["median_headline_chars"]
     return [{"id": a["id"], "paragraph": text, "headline": ref, "generated": gen,
@@ -663,133 +461,3 @@ def examples_markdown(rows: Sequence[dict], paragraph_chars: int = 60) -> str:
         lines.append(f"| {i} | {row['id']} | {_cell(row['headline'])} | {_cell(row['generated'])} | "
                      f"{row['rougeL']:.2f} | {_cell(row['lead'])} | {_cell(head)} |")
     return "\n".join(lines) + "\n"
-
-
-def examples_png(rows: Sequence[dict], path: str | Path, font: str | Path) -> None:
-    """The example rows as a picture: real headline, generated headline, ROUGE-L per row."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.font_manager import FontProperties
-
-    prop, bold = FontProperties(fname=str(font), size=10), FontProperties(fname=str(font), size=10,
-                                                                            weight="bold")
-    height = 0.6 + 0.32 * (len(rows) + 1)
-    fig = plt.figure(figsize=(11, height))
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, 11)
-    ax.set_ylim(len(rows) + 1.5, 0)
-    ax.axis("off")
-    columns = ((0.15, "#"), (0.5, "real headline"), (5.0, "generated (beam search)"), (9.9, "ROUGE-L"))
-    for x, title in columns:
-        ax.text(x, 0.8, title, fontproperties=bold, va="center")
-    for i, row in enumerate(rows, 1):
-        y = i + 0.8
-        if i % 2:
-            ax.axhspan(y - 0.5, y + 0.5, color="0.94", zorder=0)
-        for (x, _), value in zip(columns, (str(i), row["headline"], row["generated"],
-                                            f"{row['rougeL']:.2f}"), strict=True):
-            ax.text(x, y, value, fontproperties=prop, va="center")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-
-
-# --- peers --------------------------------------------------------------------------------
-
-
-def lead_headline(text: str, chars: int) -> str:
-    """The first ``chars`` non-space characters of the paragraph."""
-    return "".join(characters(text)[:chars])
-
-
-def clauses(text: str) -> list[str]:
-    """The paragraph cut at clause punctuation (，。！？；：… and ASCII forms), marks dropped."""
-    return [c for c in (piece.strip() for piece in _CLAUSE_END.split(text)) if c]
-
-
-def tfidf_clause(texts: Sequence[str], vectorizer, scoring: str) -> list[str]:
-    """Per paragraph, the clause with the highest score under ``vectorizer`` (a fitted
-    TfidfVectorizer with ``norm=None``): ``sum`` of its n-gram weights, their ``mean`` per
-    character, or the ``cosine`` with the whole paragraph's vector. Ties: the earliest clause."""
-    out = []
-    for text in texts:
-        pieces = clauses(text) or [text]
-        weights = vectorizer.transform(pieces)  # (clauses, features), raw tf·idf
-        if scoring == "sum":
-            score = np.asarray(weights.sum(axis=1)).ravel()
-        elif scoring == "mean":
-            score = np.asarray(weights.sum(axis=1)).ravel() / np.array([max(len(p), 1) for p in pieces])
-        elif scoring == "cosine":
-            whole = vectorizer.transform([text])  # (1, features)
-            dots = np.asarray((weights @ whole.T).todense()).ravel()
-            norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel()) * math.sqrt(
-                whole.multiply(whole).sum())
-            score = dots / np.maximum(norms, 1e-12)
-        else:
-            raise ValueError(f"tfidf_clause: scoring {scoring!r}: expected sum | mean | cosine")
-        out.append(pieces[int(np.argmax(score))])
-    return out
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    tfidf_ngram_max: list[int] = field(metadata={"min": 1})  # character n-grams 1..n, each tried on valid
-    tfidf_scoring: list[Literal["sum", "mean", "cosine"]]  # clause scores tried on valid
-    copy_prior_ablation: bool  # retrain the `seq2seq` network without the copy prior
-
-
-def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
-              network: Config | None = None) -> dict:
-    """The peers on the same paragraphs and references (``network.strip_headline_notes``;
-    ``network`` defaults to params.yaml's ``seq2seq`` section, which the ablation retrains);
-    every choice among their settings is made on valid (ROUGE-L)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    network = require_network(network, "seq2seq")
-    strip = network.strip_headline_notes
-    data_dir = Path(data_dir)
-    train_texts, train_headlines = pairs(load_articles(data_dir, "train"), strip)
-    splits = {s: pairs(load_articles(data_dir, s), strip) for s in ("test", "valid")}
-    peers: dict = {}
-
-    chars = int(np.median([len(h) for h in train_headlines]))
-    start = time.perf_counter()
-    leads = {split: [lead_headline(t, chars) for t in texts] for split, (texts, _) in splits.items()}
-    peers["lead"] = {split: headline_metrics(splits[split][1], hyps) for split, hyps in leads.items()}
-    peers["lead"]["items"] = {split: rouge_l_items(splits[split][1], hyps)
-                              for split, hyps in leads.items()}
-    peers["lead"]["chosen"] = {"chars": chars}
-    peers["lead"]["seconds"] = round(time.perf_counter() - start, 2)
-
-    if cfg.tfidf_ngram_max and cfg.tfidf_scoring:
-        results = {}
-        for n in cfg.tfidf_ngram_max:
-            start = time.perf_counter()
-            vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, n), norm=None,
-                                         sublinear_tf=False, lowercase=False)
-            vectorizer.fit(train_texts)  # idf from the training paragraphs
-            fit_seconds = time.perf_counter() - start
-            for scoring in cfg.tfidf_scoring:
-                start = time.perf_counter()
-                clauses = {split: tfidf_clause(texts, vectorizer, scoring)
-                           for split, (texts, _) in splits.items()}
-                out = {split: headline_metrics(splits[split][1], hyps) for split, hyps in clauses.items()}
-                out["items"] = {split: rouge_l_items(splits[split][1], hyps)
-                                for split, hyps in clauses.items()}
-                out["chosen"] = {"ngram_max": n, "scoring": scoring}
-                out["seconds"] = round(fit_seconds + time.perf_counter() - start, 2)
-                results[(n, scoring)] = out
-        best = max(results, key=lambda key: (results[key]["valid"]["rougeL"], results[key]["valid"]["rouge1"]))
-        peers["tfidf_clause"] = results[best]
-
-    if cfg.copy_prior_ablation:
-        net = dataclasses.replace(network, copy_prior=False)
-        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-            info = train(net, data_dir, Path(tmp) / "model", None, None, family="seq2seq_no_prior")
-            metrics, _ = evaluate(Path(tmp) / "model", data_dir)
-        peers["no_copy_prior"] = {"test": metrics["test"], "valid": metrics["valid"],
-                                  "train_seconds": info["train_seconds"],
-                                  "epochs_run": info["epochs_run"], "best_epoch": info["best_epoch"]}
-    return peers

@@ -71,7 +71,8 @@ import numpy as np
 
 from kexue.batches import SequenceBatches, pad
 from kexue.config import require_network
-from kexue.io import atomic_path, read_json, read_jsonl, require_files, write_json
+from kexue.corpora.prepared_articles import load_articles
+from kexue.io import atomic_path, read_json, require_files, write_json
 from kexue.layers.margin import (
     CosineLogits,
     HashedNgramBag,
@@ -81,7 +82,7 @@ from kexue.layers.margin import (
 )
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.losses import AMSoftmaxLoss
-from kexue.text.vocab import Vocab
+from kexue.text.vocab import Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
 TOP_K = (1, 5, 10)
@@ -114,16 +115,6 @@ class Config:
 
 
 # --- data ---------------------------------------------------------------------------------
-
-
-def load_articles(data_dir: str | Path, split: str) -> list[dict]:
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_articles`")
-    rows = read_jsonl(path)
-    if not rows:
-        raise ValueError(f"{path} is empty: rerun prepare_articles")
-    return rows
 
 
 def members(articles: Sequence[dict], min_chars: int, body_sentences: int = 0
@@ -190,10 +181,6 @@ def sentence_queries(articles: Sequence[dict], min_chars: int = SENTENCE_MIN_CHA
     for query, candidate in stand_ins.items():
         columns[query, gold[query]] = candidate
     return SentenceQueries(queries, np.asarray(gold, dtype=np.int64), candidates, columns)
-
-
-def characters(text: str) -> list[str]:
-    return [ch for ch in text if not ch.isspace()]
 
 
 def char_bigrams(chars: list[str]) -> list[str]:

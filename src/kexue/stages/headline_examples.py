@@ -16,14 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png", required=True, help="the same rows as a picture")
     args = parser.parse_args(argv)
     from kexue.families import seq2seq
-    from kexue.text.saliency import cjk_font
+    from kexue.plots import cjk_font, headline_table_png
 
     font = cjk_font()  # fail before the decoding
     rows = seq2seq.example_rows(args.model, args.data, args.articles)
     with atomic_write(args.out) as handle:
         handle.write(seq2seq.examples_markdown(rows))
     Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-    seq2seq.examples_png(rows, args.png, font)
+    headline_table_png(rows, args.png, font)
     print(f"headline_examples: {len(rows)} test articles → {args.out}, {args.png}", file=sys.stderr)
     return 0
 

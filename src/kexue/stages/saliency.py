@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="metrics JSON")
     parser.add_argument("--plots", required=True, help="folder for deletion.json, words.html/png")
     args = parser.parse_args(argv)
+    from kexue.families.sentiment_saliency import sentiment_saliency
     from kexue.text import saliency
 
     try:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"saliency@{args.family}: {err}", file=sys.stderr)
         return 2
-    metrics = saliency.sentiment_saliency(cfg, args.model, args.data, args.tokenized, args.plots)
+    metrics = sentiment_saliency(cfg, args.model, args.data, args.tokenized, args.plots)
     write_json(args.out, metrics)
     test = metrics["test"]
     print(f"saliency@{args.family}: AOPC occlusion {test['aopc_occlusion']}, gradient×input "

@@ -1,4 +1,5 @@
-"""Character / token vocabulary with reserved padding (0) and unknown (1) ids."""
+"""Text as the character models read it: its characters, and a token vocabulary with reserved
+padding (0) and unknown (1) ids."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ import numpy as np
 from kexue.io import atomic_write
 
 PAD, UNK = "<pad>", "<unk>"
+
+
+def characters(text: str) -> list[str]:
+    """The characters of ``text``; whitespace is dropped."""
+    return [ch for ch in text if not ch.isspace()]
 
 
 class Vocab:
