@@ -1,4 +1,5 @@
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -7,6 +8,7 @@ import pytest
 
 from kexue.config import ConfigError, load_params, load_section, parse
 from kexue.families import sentiment
+from kexue.peers import sentiment as sentiment_peers
 from kexue.stages.prepare_reviews import Params as PrepareParams
 from kexue.train import FitConfig, OptimizerConfig
 
@@ -80,7 +82,7 @@ def test_project_params_validate():
     assert load_section("prepare_reviews", PrepareParams, params).test_fraction == 0.2
     cfg = load_section("sentiment", sentiment.Config, params)
     assert isinstance(cfg.fit, FitConfig)
-    load_section("baselines.sentiment", sentiment.BaselineConfig, params)
+    load_section("baselines.sentiment", sentiment_peers.BaselineConfig, params)
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,9 @@ def test_every_section_of_the_project_params_validates():
         load_section(section, schema(module, name), params_file)
         checked.append(section)
     for family in params["baselines"]:
-        module = "kexue.families._generative" if family == "generative" else f"kexue.families.{family}"
+        module = ("kexue.families._generative" if family == "generative"
+                  else f"kexue.peers.{family}" if importlib.util.find_spec(f"kexue.peers.{family}")
+                  else f"kexue.families.{family}")
         load_section(f"baselines.{family}", schema(module, "BaselineConfig"), params_file)
         checked.append(f"baselines.{family}")
     assert len(checked) == len(params) - 1 + len(params["baselines"])

@@ -103,8 +103,10 @@ def test_tiny_pipeline_end_to_end(repo_copy):
                            "prepare_cloze", "headline_examples",
                            "train_vae", "train_nice", "train_gan", "baselines_generative",
                            "evaluate_vae", "evaluate_nice", "evaluate_gan",
+                           "baselines_sentiment",
                            *(f"{stage}@{family}" for stage in ("baselines", "train", "evaluate")
-                             for family in ("sentiment", "segment", "ner", "multilabel", "cloze", "seq2seq"))}
+                             for family in ("segment", "ner", "multilabel", "cloze", "seq2seq")),
+                           *(f"{stage}@sentiment" for stage in ("train", "evaluate"))}
     outputs = _declared_outputs(repo)
     assert len(outputs) >= 10
     for path in outputs:

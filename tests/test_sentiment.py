@@ -3,10 +3,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import yaml
+from conftest import ROOT
 
 from kexue import cli
+from kexue.corpora.reviews import load_split
 from kexue.families import sentiment
 from kexue.io import write_jsonl
+from kexue.metrics import classification_metrics, correct_items
+from kexue.peers import sentiment as sentiment_peers
 from kexue.train import FitConfig, OptimizerConfig
 
 CFG = sentiment.Config(
@@ -68,7 +73,7 @@ def test_bigrams_align_with_characters():
 def test_classification_metrics_by_hand():
     y = np.array([0, 0, 1, 1])
     p = np.array([0.1, 0.6, 0.4, 0.9])
-    m = sentiment.classification_metrics(y, p)
+    m = classification_metrics(y, p)
     assert m["accuracy"] == 0.5 and m["macro_f1"] == 0.5 and m["roc_auc"] == 0.75 and m["examples"] == 4
 
 
@@ -93,9 +98,9 @@ def test_train_writes_outputs_and_learns(trained):
 
 def test_correct_items_check_the_accuracy_they_should_give():
     y, prob = np.array([1, 0, 1, 0]), np.array([0.9, 0.2, 0.3, 0.5])
-    assert sentiment.correct_items(y, prob, 0.5) == [1, 1, 0, 0]  # 0.5 counts as positive
+    assert correct_items(y, prob, 0.5) == [1, 1, 0, 0]  # 0.5 counts as positive
     with pytest.raises(AssertionError, match="accuracy"):
-        sentiment.correct_items(y, prob, 0.75)
+        correct_items(y, prob, 0.75)
 
 
 def test_the_comparison_block_pairs_the_model_with_the_peer_strongest_on_valid(trained):
@@ -103,10 +108,10 @@ def test_the_comparison_block_pairs_the_model_with_the_peer_strongest_on_valid(t
 
     tmp, data, _ = trained
     metrics, _ = sentiment.evaluate(tmp / "model", data)
-    cfg = sentiment.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0,
+    cfg = sentiment_peers.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0,
                                    fasttext=True, fasttext_lr=[0.5], fasttext_epoch=[10],
                                    fasttext_word_ngrams=[2])
-    peers = sentiment.baselines(cfg, data)
+    peers = sentiment_peers.baselines(cfg, data)
     valid = {name: peer["valid"]["accuracy"] for name, peer in peers.items()}
     block = attach(metrics, peers, resamples=50)["comparison"]
     assert block["metric"] == "accuracy" and block["peer"] == max(valid, key=valid.get)
@@ -155,23 +160,42 @@ def test_cli_missing_model_is_a_clear_error(tmp_path, capsys):
     assert "train@sentiment" in capsys.readouterr().err
 
 
+
+def test_the_peers_stage_runs_without_keras(tmp_path):
+    """`baselines_sentiment` scores TF-IDF and fastText only: its process never imports Keras
+    (nor TensorFlow), which would cost seconds of start-up for nothing."""
+    import subprocess
+    import sys
+
+    data = _synthetic(tmp_path)
+    section = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["baselines"]["sentiment"]
+    section.update(c_grid=[1.0], fasttext=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"baselines": {"sentiment": section}}))
+    code = ("import sys\nfrom kexue.stages.baselines import main\n"
+            f"code = main(['sentiment', '--data', {str(data)!r}, '--out', 'peers.json'])\n"
+            "print(code, 'keras' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["0", "False", "False"]
+    assert "tfidf_char_lr" in json.loads((tmp_path / "peers.json").read_text())
+
 def test_baseline_peer_runs(tmp_path):
     data = _synthetic(tmp_path)
-    cfg = sentiment.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0, 4.0], seed=0)
-    peers = sentiment.baselines(cfg, data)
+    cfg = sentiment_peers.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0, 4.0], seed=0)
+    peers = sentiment_peers.baselines(cfg, data)
     assert peers["tfidf_char_lr"]["test"]["accuracy"] >= 0.9
     assert peers["tfidf_char_lr"]["chosen"]["C"] in (1.0, 4.0)
     assert "fasttext" not in peers  # off unless asked for
     with pytest.raises(ValueError, match="ngram_min"):
-        sentiment.baselines(replace(cfg, ngram_min=3), data)
+        sentiment_peers.baselines(replace(cfg, ngram_min=3), data)
 
 
 def test_fasttext_peer_learns_picks_its_setting_on_valid_and_is_deterministic(tmp_path):
     data = _synthetic(tmp_path)
-    cfg = sentiment.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0,
+    cfg = sentiment_peers.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0,
                                    refit=True, fasttext=True, fasttext_lr=[1e-4, 0.5],
                                    fasttext_epoch=[10], fasttext_word_ngrams=[2])
-    peers = sentiment.baselines(cfg, data)
+    peers = sentiment_peers.baselines(cfg, data)
     fast = peers["fasttext"]
     assert fast["test"]["accuracy"] >= 0.9 and fast["valid"]["accuracy"] >= 0.9
     # lr 1e-4 learns next to nothing in 10 epochs: valid picks 0.5
@@ -181,7 +205,7 @@ def test_fasttext_peer_learns_picks_its_setting_on_valid_and_is_deterministic(tm
         for split in ("valid", "test"):
             assert len(peer["items"][split]) == peer[split]["examples"] == 40, name
             assert round(sum(peer["items"][split]) / 40, 4) == peer[split]["accuracy"], name
-    again = sentiment.baselines(cfg, data)["fasttext"]
+    again = sentiment_peers.baselines(cfg, data)["fasttext"]
     assert {k: v for k, v in again.items() if k not in ("cost", "tried")} == \
         {k: v for k, v in fast.items() if k not in ("cost", "tried")}
 
@@ -280,13 +304,13 @@ def test_refit_trains_on_valid_and_reports_the_selection_runs_valid(tmp_path):
         assert len(member["selection_valid_prob"]) == 40 and member["refit_seconds"] > 0
     metrics, _ = sentiment.evaluate(tmp_path / "model", data)
     assert "selection run" in metrics["valid"]["source"]
-    _, y = sentiment._load_split(data, "valid")
+    _, y = load_split(data, "valid")
     prob = np.mean([m["selection_valid_prob"] for m in info["members"]], axis=0)
-    assert metrics["valid"] == {**sentiment.classification_metrics(y.astype(int), prob),
+    assert metrics["valid"] == {**classification_metrics(y.astype(int), prob),
                                 "source": metrics["valid"]["source"]}
     # the refit model differs from the selection model: it learnt from valid too
     clf = sentiment.SentimentClassifier(tmp_path / "model")
-    texts, _ = sentiment._load_split(data, "valid")
+    texts, _ = load_split(data, "valid")
     refit_prob = clf.predict_proba(texts, member="member0")
     assert not np.allclose(refit_prob, info["members"][0]["selection_valid_prob"], atol=1e-3)
 
@@ -314,8 +338,8 @@ def test_losses_are_selectable_and_weights_change_training(tmp_path):
 def test_weighted_peer_is_reported_beside_the_plain_one(tmp_path):
     data = _synthetic(tmp_path)
     _with_weights(data, {0: 0.5, 1: 1.5})
-    cfg = sentiment.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0, refit=True)
-    peers = sentiment.baselines(cfg, data)
+    cfg = sentiment_peers.BaselineConfig(ngram_min=1, ngram_max=2, min_df=1, c_grid=[1.0], seed=0, refit=True)
+    peers = sentiment_peers.baselines(cfg, data)
     assert set(peers) == {"tfidf_char_lr", "tfidf_char_lr_density_ratio"}
     assert peers["tfidf_char_lr_density_ratio"]["chosen"] == {"C": 1.0, "sample_weights": "density_ratio",
                                                               "refit": True}

@@ -11,7 +11,7 @@ from kexue.config import ConfigError, load_section, parse
 from kexue.corpora import prepared_articles as articles
 from kexue.families import seq2seq as s2s
 from kexue.io import write_jsonl
-from kexue.peers import headlines
+from kexue.peers import seq2seq as headlines
 from kexue.text import rouge
 
 OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
@@ -306,9 +306,9 @@ def test_copy_only_decoding_generates_paragraph_characters(trained):
 
 def test_baselines_on_toy_articles(tmp_path):
     data = _toy_articles(tmp_path)
-    cfg = s2s.BaselineConfig(tfidf_ngram_max=[1, 2], tfidf_scoring=["sum", "cosine"],
+    cfg = headlines.BaselineConfig(tfidf_ngram_max=[1, 2], tfidf_scoring=["sum", "cosine"],
                              copy_prior_ablation=False)
-    peers = s2s.baselines(cfg, data, network=_config())
+    peers = headlines.baselines(cfg, data, network=_config())
     assert peers["lead"]["chosen"] == {"chars": 4}
     assert peers["lead"]["test"]["rougeL"] == 1.0  # the headline is the paragraph's first 4 characters
     assert peers["tfidf_clause"]["chosen"]["scoring"] in ("sum", "cosine")

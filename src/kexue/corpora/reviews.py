@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kexue.io import read_utf8
+from kexue.io import read_jsonl, read_utf8
 
 LABEL_FILES = {0: "neg.txt", 1: "pos.txt"}  # label 1 = positive
 _SPACES = re.compile(r"\s+")
@@ -112,3 +112,30 @@ def prepare_reviews(
     counts["distinct_texts"] = len(set(distinct[0]) | set(distinct[1]))
     counts["kept_texts"] = sum(counts["splits"][s]["total"] for s in splits)
     return ReviewSplit(counts=counts, **splits)
+
+
+# --- the split stage's review files, read back ------------------------------------------
+
+LABELS = ["neg", "pos"]  # label 0, label 1
+
+
+def load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
+    texts, y, _ = load_rows(data_dir, split)
+    return texts, y
+
+
+def load_rows(data_dir: Path, split: str) -> tuple[list[str], np.ndarray, list[dict]]:
+    rows = read_jsonl(data_dir / f"{split}.jsonl")
+    if not rows:
+        raise ValueError(f"{data_dir / f'{split}.jsonl'} is empty: rerun prepare_reviews and split")
+    return [r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=np.float32), rows
+
+
+def sample_weights(rows: list[dict], kind: str, where: str | Path) -> np.ndarray | None:
+    """Per-review training weights for ``sentiment.sample_weights`` (None = unweighted)."""
+    if kind == "none":
+        return None
+    if any("weight" not in r for r in rows):
+        raise ValueError(f"sentiment.sample_weights = {kind}: {where} has no 'weight' field; train on "
+                         "the split stage's output (data/split/reviews) or set sample_weights: none")
+    return np.array([r["weight"] for r in rows], dtype=np.float32)

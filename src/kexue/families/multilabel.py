@@ -38,7 +38,7 @@ from kexue.config import require_network
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.tagging import ZeroPadding
-from kexue.text.vocab import Vocab
+from kexue.text.vocab import Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
 # label → PKU tag. A line has the label when any of its words carries the tag. Chosen from the
@@ -188,11 +188,6 @@ def threshold_candidates(n: int) -> list[float]:
 
 # ---------------------------------------------------------------------------------------------
 # model
-
-
-def characters(text: str) -> list[str]:
-    """Characters; whitespace is dropped."""
-    return [ch for ch in text if not ch.isspace()]
 
 
 def char_bigrams(chars: list[str]) -> list[str]:

@@ -25,15 +25,18 @@ from typing import Literal
 
 import keras
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+from sklearn.metrics import confusion_matrix
 
 from kexue import losses  # registers kexue's losses, so a model compiled with one loads
 from kexue.batches import SequenceBatches
 from kexue.checkpoint import CheckpointFolder, load_member, save_member
+from kexue.corpora.reviews import LABELS, load_rows, load_split, sample_weights
 from kexue.io import atomic_path, read_json, read_jsonl, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
+from kexue.metrics import classification_metrics, correct_items
 from kexue.nonfinite import StopOnNonFiniteLoss
 from kexue.text.vocab import Vocab
+from kexue.text.vocab import characters as tokens
 from kexue.train import (
     FitConfig,
     build_optimizer,
@@ -43,8 +46,6 @@ from kexue.train import (
     seed_everything,
     write_fit_curves,
 )
-
-LABELS = ["neg", "pos"]
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,6 @@ class Config:
     refit: bool = False
     # train on the augment stage's variants as well (data/augmented/reviews/train.jsonl)
     augment: bool = False
-
-
-def tokens(text: str) -> list[str]:
-    """Characters; whitespace is dropped."""
-    return [ch for ch in text if not ch.isspace()]
 
 
 def bigrams(chars: list[str]) -> list[str]:
@@ -183,28 +179,6 @@ def average_members(members: list[keras.Model], bigrams: bool,
     return keras.Model(inputs, prob, name="sentiment_ensemble")
 
 
-def _load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
-    texts, y, _ = _load_rows(data_dir, split)
-    return texts, y
-
-
-def _load_rows(data_dir: Path, split: str) -> tuple[list[str], np.ndarray, list[dict]]:
-    rows = read_jsonl(data_dir / f"{split}.jsonl")
-    if not rows:
-        raise ValueError(f"{data_dir / f'{split}.jsonl'} is empty: rerun prepare_reviews and split")
-    return [r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=np.float32), rows
-
-
-def sample_weights(rows: list[dict], kind: str, where: str | Path) -> np.ndarray | None:
-    """Per-review training weights for ``sentiment.sample_weights`` (None = unweighted)."""
-    if kind == "none":
-        return None
-    if any("weight" not in r for r in rows):
-        raise ValueError(f"sentiment.sample_weights = {kind}: {where} has no 'weight' field; train on "
-                         "the split stage's output (data/split/reviews) or set sample_weights: none")
-    return np.array([r["weight"] for r in rows], dtype=np.float32)
-
-
 def make_loss(cfg: Config) -> keras.losses.Loss:
     """The Keras loss named by ``cfg.loss`` (the model outputs probabilities)."""
     if cfg.loss == "ce":
@@ -253,7 +227,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
         key = run_key(dataclasses.asdict(cfg), [data_dir / "train.jsonl", data_dir / "valid.jsonl"]
                       + ([augmented] if cfg.augment else []))
         resume_dir = Path(resume_root) / "sentiment" / key
-    train_texts, train_y, train_rows = _load_rows(data_dir, "train")
+    train_texts, train_y, train_rows = load_rows(data_dir, "train")
     weights = sample_weights(train_rows, cfg.sample_weights, data_dir / "train.jsonl")
     if cfg.augment:  # the variants join the training set (never valid: selection stays clean)
         extra = read_jsonl(augmented)
@@ -261,7 +235,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
         train_y = np.concatenate([train_y, np.array([r["label"] for r in extra], np.float32)])
         if weights is not None:
             weights = np.concatenate([weights, sample_weights(extra, cfg.sample_weights, augmented)])
-    valid_texts, valid_y = _load_split(data_dir, "valid")
+    valid_texts, valid_y = load_split(data_dir, "valid")
     vocab = Vocab.build((tokens(t) for t in train_texts), min_count=cfg.min_count)
     bigram_vocab = (Vocab.build((bigrams(tokens(t)) for t in train_texts),
                                 min_count=cfg.bigram_min_count) if cfg.bigrams else None)
@@ -277,7 +251,7 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     train_ids = inputs(train_texts)
     refit_ids = refit_y = refit_weights = None
     if cfg.refit:  # train + valid, for the refit after selection
-        valid_rows = _load_rows(data_dir, "valid")[2]
+        valid_rows = load_rows(data_dir, "valid")[2]
         refit_ids = _concat_inputs(train_ids, inputs(valid_texts))
         refit_y = np.concatenate([train_y, valid_y])
         valid_weights = sample_weights(valid_rows, cfg.sample_weights, data_dir / "valid.jsonl")
@@ -431,26 +405,6 @@ class SentimentClassifier:
         return probs
 
 
-def classification_metrics(y_true: np.ndarray, prob_pos: np.ndarray) -> dict:
-    pred = (prob_pos >= 0.5).astype(int)
-    return {
-        "accuracy": round(float(accuracy_score(y_true, pred)), 4),
-        "macro_f1": round(float(f1_score(y_true, pred, average="macro")), 4),
-        "roc_auc": round(float(roc_auc_score(y_true, prob_pos)), 4),
-        "examples": int(len(y_true)),
-    }
-
-
-def correct_items(y_true: np.ndarray, prob_pos: np.ndarray, accuracy: float | None = None) -> list[int]:
-    """1 for a review classified right at P(positive) >= 0.5, else 0: their mean is the
-    accuracy of :func:`classification_metrics` (checked against ``accuracy`` when given)."""
-    hits = ((np.asarray(prob_pos) >= 0.5).astype(int) == np.asarray(y_true).astype(int)).astype(int)
-    if accuracy is not None and round(float(hits.mean()), 4) != accuracy:
-        raise AssertionError(f"sentiment: the per-review items give accuracy {hits.mean():.4f}, "
-                             f"the metrics say {accuracy}")
-    return hits.tolist()
-
-
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     """Metrics on valid and test, cost figures, and the test confusion rows for DVC's
     ``confusion`` plot template; ``items`` holds, per split, 1/0 for each review right or wrong
@@ -466,7 +420,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     seconds = 0.0
     refit = bool(clf.info["config"].get("refit"))
     for split in ("test", "valid"):
-        texts, y = _load_split(data_dir, split)
+        texts, y = load_split(data_dir, split)
         start = time.perf_counter()
         if split == "valid" and refit:  # the final model trained on valid: use the selection run's
             member_probs = {name: np.asarray(r["selection_valid_prob"], np.float32)
@@ -505,117 +459,3 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         "best_epoch": info["best_epoch"],
     }
     return metrics, rows
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    ngram_min: int = field(metadata={"min": 1})  # character n-gram range of the TF-IDF features
-    ngram_max: int = field(metadata={"min": 1})
-    min_df: int = field(metadata={"min": 1})
-    c_grid: list[float]  # inverse regularisation strengths tried; the best on valid is kept
-    seed: int  # also seeds fastText (its initialisation and the order of its training lines)
-    refit: bool = False  # refit the chosen C (and fastText setting) on train + valid (as sentiment.refit does)
-    # fastText supervised over the characters kexue reads, its word n-grams = character n-grams
-    # (kexue.peers.fasttext): every (lr, epoch, word_ngrams) of the grids is fitted on train and the
-    # best valid accuracy kept
-    fasttext: bool = False
-    fasttext_lr: list[float] = field(default_factory=lambda: [0.1])
-    fasttext_epoch: list[int] = field(default_factory=lambda: [5])
-    fasttext_word_ngrams: list[int] = field(default_factory=lambda: [2])
-    fasttext_dim: int = field(default=10, metadata={"min": 1})  # embedding size
-
-
-def baselines(cfg: BaselineConfig, data_dir: str | Path) -> dict:
-    """The peers a practitioner would use: TF-IDF over character n-grams + logistic regression,
-    with C picked on the same validation split the neural model uses; when the split carries
-    density-ratio weights (stage `split`), a second peer trains with them, so the weighting's
-    gain is shown apart from the network's; and (``cfg.fasttext``) fastText over characters, its
-    setting picked on valid. Each peer carries ``items``: 1/0 per review right or wrong on valid
-    and test, for the paired bootstrap of the evaluate stage."""
-    if cfg.ngram_min > cfg.ngram_max:
-        raise ValueError(f"baselines.sentiment: ngram_min={cfg.ngram_min} > ngram_max={cfg.ngram_max}")
-    data_dir = Path(data_dir)
-    splits = {s: _load_rows(data_dir, s) for s in ("train", "valid", "test")}
-    weighted = all("weight" in r for s in ("train", "valid") for r in splits[s][2])
-    peers = {"tfidf_char_lr": _tfidf_lr(cfg, splits, "none")}
-    if weighted:
-        peers["tfidf_char_lr_density_ratio"] = _tfidf_lr(cfg, splits, "density_ratio")
-    if cfg.fasttext:
-        peers["fasttext"] = _fasttext(cfg, splits)
-    return peers
-
-
-def _fasttext(cfg: BaselineConfig, splits: dict) -> dict:
-    """fastText (softmax over neg / pos) on the review characters; lr / epoch / word_ngrams
-    chosen by valid accuracy, refit on train + valid when ``cfg.refit`` (valid figures then come
-    from the selection fit, as for the TF-IDF peer and the network)."""
-    from kexue.peers import fasttext
-
-    documents = {split: [tokens(t) for t in splits[split][0]] for split in splits}
-    y = {split: splits[split][1].astype(int) for split in splits}
-
-    def labels(parts):
-        return [[LABELS[v]] for part in parts for v in y[part]]
-
-    start = time.perf_counter()
-    settings = fasttext.grid(cfg.fasttext_lr, cfg.fasttext_epoch, cfg.fasttext_word_ngrams)
-    model, valid_probs, chosen = fasttext.tune(
-        (documents["train"], labels(["train"])), documents["valid"], LABELS, settings,
-        lambda probs: accuracy_score(y["valid"], (probs[:, 1] >= 0.5).astype(int)),
-        dim=cfg.fasttext_dim, seed=cfg.seed)
-    if cfg.refit:
-        model = fasttext.fit(documents["train"] + documents["valid"], labels(["train", "valid"]),
-                             lr=chosen["lr"], epoch=chosen["epoch"],
-                             word_ngrams=chosen["word_ngrams"], dim=cfg.fasttext_dim, seed=cfg.seed)
-    seconds = time.perf_counter() - start
-    prob = {"valid": valid_probs[:, 1],
-            "test": fasttext.probabilities(model, documents["test"], LABELS)[:, 1]}
-    out: dict = {split: classification_metrics(y[split], prob[split]) for split in ("test", "valid")}
-    out["items"] = {split: correct_items(y[split], prob[split], out[split]["accuracy"])
-                    for split in ("valid", "test")}
-    out["cost"] = {"train_seconds": round(seconds, 2), "fits": len(settings) + int(cfg.refit)}
-    out["chosen"] = {"lr": chosen["lr"], "epoch": chosen["epoch"],
-                     "word_ngrams": chosen["word_ngrams"], "dim": cfg.fasttext_dim,
-                     "refit": cfg.refit}
-    out["tried"] = chosen["candidates"]
-    return out
-
-
-def _tfidf_lr(cfg: BaselineConfig, splits: dict, weighting: str) -> dict:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    def weights(split):
-        return sample_weights(splits[split][2], weighting, split)
-
-    def fitted(c, parts):
-        vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(cfg.ngram_min, cfg.ngram_max),
-                                     min_df=cfg.min_df, sublinear_tf=True)
-        texts = [t for p in parts for t in splits[p][0]]
-        y = np.concatenate([splits[p][1] for p in parts]).astype(int)
-        w = None if weighting == "none" else np.concatenate([weights(p) for p in parts])
-        clf = LogisticRegression(C=c, max_iter=3000, random_state=cfg.seed)
-        clf.fit(vectorizer.fit_transform(texts), y, sample_weight=w)
-        return vectorizer, clf
-
-    start = time.perf_counter()
-    best = None
-    for c in cfg.c_grid:
-        vectorizer, clf = fitted(c, ["train"])
-        valid_prob = clf.predict_proba(vectorizer.transform(splits["valid"][0]))[:, 1]
-        score = accuracy_score(splits["valid"][1].astype(int), (valid_prob >= 0.5).astype(int))
-        if best is None or score > best[0]:
-            best = (score, c, vectorizer, clf, valid_prob)
-    _, c, vectorizer, clf, valid_prob = best
-    if cfg.refit:
-        vectorizer, clf = fitted(c, ["train", "valid"])
-    seconds = time.perf_counter() - start
-    prob = {"test": clf.predict_proba(vectorizer.transform(splits["test"][0]))[:, 1],
-            "valid": valid_prob}
-    out: dict = {split: classification_metrics(splits[split][1].astype(int), prob[split])
-                 for split in ("test", "valid")}
-    out["items"] = {split: correct_items(splits[split][1], prob[split], out[split]["accuracy"])
-                    for split in ("valid", "test")}
-    out["cost"] = {"train_seconds": round(seconds, 2), "features": len(vectorizer.vocabulary_)}
-    out["chosen"] = {"C": c, "sample_weights": weighting, "refit": cfg.refit}
-    return out

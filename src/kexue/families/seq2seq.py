@@ -47,9 +47,7 @@ from kexue.layers.seq2seq import (
     KeyPaddingMask,
     TokenPresence,
 )
-from kexue.peers.headlines import BaselineConfig as BaselineConfig  # the family's peers
-from kexue.peers.headlines import baselines as baselines
-from kexue.peers.headlines import lead_headline
+from kexue.peers.seq2seq import lead_headline
 from kexue.text.rouge import headline_metrics, rouge_l_items, rouge_scores
 from kexue.text.vocab import PAD, UNK, Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything

@@ -16,14 +16,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", help="params section of the network a peer retrains or "
                         "shares settings with (e.g. the softmax ablation's); omit when none does")
     args = parser.parse_args(argv)
-    family = importlib.import_module(f"kexue.families.{args.family}")
+    # a family's peers: kexue.peers.<family>, Keras-free unless a peer retrains the network, whose
+    # params section schema it names as NetworkConfig
+    module = importlib.import_module(f"kexue.peers.{args.family}")
     try:
-        cfg = load_section(f"baselines.{args.family}", family.BaselineConfig)
-        network = {"network": load_section(args.network, family.Config)} if args.network else {}
+        cfg = load_section(f"baselines.{args.family}", module.BaselineConfig)
+        network = {"network": load_section(args.network, module.NetworkConfig)} if args.network else {}
     except ConfigError as err:
         print(f"baselines@{args.family}: {err}", file=sys.stderr)
         return 2
-    peers = family.baselines(cfg, args.data, **network)
+    peers = module.baselines(cfg, args.data, **network)
     write_json(args.out, peers)
     for name, result in peers.items():
         print(f"baselines@{args.family}: {name} test {result['test']}", file=sys.stderr)

@@ -129,3 +129,12 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
                                   "train_seconds": info["train_seconds"],
                                   "epochs_run": info["epochs_run"], "best_epoch": info["best_epoch"]}
     return peers
+
+
+def __getattr__(name: str):
+    # the network's params schema, imported only when a stage asks for it (it loads Keras)
+    if name == "NetworkConfig":
+        from kexue.families.seq2seq import Config
+
+        return Config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
