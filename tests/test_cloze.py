@@ -13,6 +13,7 @@ from kexue.corpora import cloze as corpus
 from kexue.families import cloze
 from kexue.io import write_json, write_jsonl
 from kexue.layers.attention import AttentionSum, TokenState
+from kexue.peers import cloze as cloze_peers
 from kexue.stages import prepare_cloze
 
 OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
@@ -139,7 +140,7 @@ def _sample(query, document, tags, answer):
     return corpus.ClozeSample("x-0", query, document, tags, answer, "n", 0)
 
 
-GRID = cloze.ContextMatchGrid(windows=[1, 2], decays=[1.0, 0.5], aggregates=["max", "sum"],
+GRID = cloze_peers.ContextMatchGrid(windows=[1, 2], decays=[1.0, 0.5], aggregates=["max", "sum"],
                               frequency_weights=[0.0, 0.1], idf=[False, True],
                               exclude_query=[False, True])
 # 北京 three times with no context of the blank's; 上海 once, between the blank's neighbours
@@ -150,13 +151,13 @@ CONTEXT_QUERY = ["记者", corpus.BLANK, "报道", "。"]
 
 def _setting(window=1, decay=1.0, aggregate="max", frequency_weight=0.0, idf=False,
              exclude_query=False):
-    return cloze.ContextSetting(window, decay, aggregate, frequency_weight, idf, exclude_query)
+    return cloze_peers.ContextSetting(window, decay, aggregate, frequency_weight, idf, exclude_query)
 
 
 def test_context_match_finds_the_word_between_the_blanks_neighbours():
     sample = _sample(CONTEXT_QUERY, CONTEXT_DOCUMENT, CONTEXT_TAGS, "上海")
-    assert cloze.most_frequent(sample, ["n", "ns"], exclude_query=True) == "北京"  # wrong
-    table = cloze.context_table(sample, ["n", "ns"], 2, lambda w: 1.0)
+    assert cloze_peers.most_frequent(sample, ["n", "ns"], exclude_query=True) == "北京"  # wrong
+    table = cloze_peers.context_table(sample, ["n", "ns"], 2, lambda w: 1.0)
     assert table.words == ["北京", "记者", "上海"] and table.counts.tolist() == [3, 1, 1]
     assert table.query_distance.tolist() == [1, 1, 2]  # 记者, 报道 beside the blank; 。 two away
     # k = 1: 上海 has both neighbours (2 + 0.1); 北京 none (0 + 0.3)
@@ -166,9 +167,9 @@ def test_context_match_finds_the_word_between_the_blanks_neighbours():
     settings = [_setting(frequency_weight=0.1), _setting(2, 0.5, "sum"),
                 _setting(2, 0.5, "sum", frequency_weight=0.6),
                 _setting(2, 0.5, "max", frequency_weight=0.6)]
-    assert cloze.context_choices(table, settings) == ["上海", "上海", "北京", "上海"]
+    assert cloze_peers.context_choices(table, settings) == ["上海", "上海", "北京", "上海"]
     # IDF: the rare 记者 and 报道 outweigh the common 。
-    idf = cloze.inverse_document_frequency([["记者", "。"], ["。"], ["。", "报道"]])
+    idf = cloze_peers.inverse_document_frequency([["记者", "。"], ["。"], ["。", "报道"]])
     assert idf("。") == pytest.approx(1.0) and idf("记者") == pytest.approx(np.log(2) + 1)
     assert idf("没见过") == pytest.approx(np.log(4) + 1)
 
@@ -179,10 +180,10 @@ def test_context_match_setting_is_chosen_on_valid():
     Valid picks the weight; test is scored once with the pick."""
     by_context = _sample(CONTEXT_QUERY, CONTEXT_DOCUMENT, CONTEXT_TAGS, "上海")
     by_frequency = dataclasses.replace(by_context, answer="北京")
-    grid = cloze.ContextMatchGrid(windows=[1], decays=[1.0], aggregates=["max"],
+    grid = cloze_peers.ContextMatchGrid(windows=[1], decays=[1.0], aggregates=["max"],
                                   frequency_weights=[0.0, 1.0], idf=[False], exclude_query=[True])
     test = [by_context, by_frequency, by_context]
-    results = {name: cloze.context_match(grid, ["n", "ns"], {"valid": [valid] * 3, "test": test},
+    results = {name: cloze_peers.context_match(grid, ["n", "ns"], {"valid": [valid] * 3, "test": test},
                                          lambda w: 1.0)
                for name, valid in (("context", by_context), ("frequency", by_frequency))}
     assert results["context"]["chosen"]["frequency_weight"] == 0.0
@@ -200,7 +201,7 @@ def test_context_match_peer_on_the_toy_articles(tmp_path):
     write_jsonl(tmp_path / "valid.jsonl", _toy_rows(30, 2))
     write_jsonl(tmp_path / "test.jsonl", _toy_rows(30, 3))
     write_json(tmp_path / "meta.json", {"answer_tags": ["n", "nr"], "blank": corpus.BLANK})
-    peers = cloze.baselines(cloze.BaselineConfig(
+    peers = cloze_peers.baselines(cloze_peers.BaselineConfig(
         peers=["most_frequent_noun", "context_match"], seed=0, context_match=GRID), tmp_path)
     match = peers["context_match"]
     assert match["valid"]["accuracy"] == 1.0 and match["test"]["accuracy"] == 1.0
@@ -215,10 +216,10 @@ def test_peers_on_a_hand_case():
     query = ["<blank>", "在", "北京"]
     sample = _sample(query, document, tags, "上海")
     # 北京 and 上海 twice each (the verb 跑 is no noun): the tie goes to the earlier, 北京
-    assert cloze.most_frequent(sample, ["n", "ns"]) == "北京"
-    assert cloze.most_frequent(sample, ["n", "ns"], exclude_query=True) == "上海"
+    assert cloze_peers.most_frequent(sample, ["n", "ns"]) == "北京"
+    assert cloze_peers.most_frequent(sample, ["n", "ns"], exclude_query=True) == "上海"
     rng = np.random.default_rng(0)
-    word, chance = cloze.random_noun(sample, ["n", "ns"], rng)
+    word, chance = cloze_peers.random_noun(sample, ["n", "ns"], rng)
     assert word in {"北京", "首都", "上海"} and chance == pytest.approx(1 / 3)
 
 
@@ -262,7 +263,7 @@ def test_tiny_train_evaluate_and_predict(trained):
     assert info["epochs_run"] == 6 and info["monitor"] == "val_accuracy"
     assert info["train_samples_used"] == 320
     metrics, rows = cloze.evaluate(tmp / "model", data)
-    peers = cloze.baselines(cloze.BaselineConfig(
+    peers = cloze_peers.baselines(cloze_peers.BaselineConfig(
         peers=["most_frequent_noun", "random_noun"], seed=0, context_match=GRID), data)
     # frequency cannot tell the names apart (each once, 新闻 too): the peer takes the earliest
     assert peers["most_frequent_noun"]["test"]["accuracy"] < 0.1
@@ -310,11 +311,11 @@ def test_bad_params_name_the_key(tmp_path):
         with pytest.raises(ConfigError, match=pattern):
             load_section("cloze", cloze.Config, tmp_path / "params.yaml")
     with pytest.raises(ValueError, match="peers is empty"):
-        cloze.baselines(cloze.BaselineConfig(peers=[], seed=0, context_match=GRID), tmp_path)
+        cloze_peers.baselines(cloze_peers.BaselineConfig(peers=[], seed=0, context_match=GRID), tmp_path)
     with pytest.raises(ValueError, match=r"context_match\.decays"):
-        cloze.grid_settings(dataclasses.replace(GRID, decays=[]))
+        cloze_peers.grid_settings(dataclasses.replace(GRID, decays=[]))
     with pytest.raises(ValueError, match=r"context_match\.windows"):
-        cloze.grid_settings(dataclasses.replace(GRID, windows=[0, 1]))
+        cloze_peers.grid_settings(dataclasses.replace(GRID, windows=[0, 1]))
 
 
 def test_windows():

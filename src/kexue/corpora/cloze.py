@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from kexue.corpora.people_daily import Tagged, read_tagged
+from kexue.io import read_json, read_jsonl
 
 BLANK = "<blank>"  # the token that stands in for the answer in a query
 SENTENCE_FINAL = re.compile(r"^[。！？!?…]+$")
@@ -224,3 +225,23 @@ def candidate_keys(document: Sequence[str], tags: Sequence[str], answer_tags: Se
         else:
             out.append(0)
     return out
+
+
+# --- the prepare_cloze stage's files, read back --------------------------------------------
+
+
+def load_samples(data_dir: str | Path, split: str) -> list[ClozeSample]:
+    path = Path(data_dir) / f"{split}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_cloze`")
+    out = list(samples(read_jsonl(path)))
+    if not out:
+        raise ValueError(f"{path} has no cloze samples: check the prepare_cloze params")
+    return out
+
+
+def load_meta(data_dir: str | Path) -> dict:
+    path = Path(data_dir) / "meta.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_cloze`")
+    return read_json(path)
