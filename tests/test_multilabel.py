@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import yaml
 
+from kexue import metrics as scores_lib
 from kexue.config import ConfigError, load_section
+from kexue.corpora import tag_labels
 from kexue.corpora.people_daily import entity_spans, parse_line
 from kexue.families import multilabel as ml
 from kexue.io import write_jsonl
@@ -26,11 +28,11 @@ TINY_BASELINES = {"losses": ["bce", "focal"], "threshold_candidates": 9, "per_la
 def test_labels_of_a_tagged_line():
     tagged = parse_line("１月/t  ５日/t  ，/w  江/nr  泽民/nr  在/p  北京/ns  会见/v  ＶＣＤ/nx  "
                         "厂商/n  ，/w  大家/r  欢聚一堂/i  了/y  。/w")
-    labels = ml.label_vector([pos for _, pos in tagged])
-    present = {name for name, hit in zip(ml.LABEL_NAMES, labels, strict=True) if hit}
+    labels = tag_labels.label_vector([pos for _, pos in tagged])
+    present = {name for name, hit in zip(tag_labels.LABEL_NAMES, labels, strict=True) if hit}
     assert present == {"time", "person", "place", "foreign", "idiom", "modal_particle"}
-    assert labels.dtype == np.float32 and labels.shape == (len(ml.LABELS),)
-    assert ml.label_vector(["w"]).sum() == 0
+    assert labels.dtype == np.float32 and labels.shape == (len(tag_labels.LABELS),)
+    assert tag_labels.label_vector(["w"]).sum() == 0
 
 
 def test_labels_from_prepared_rows(tmp_path):
@@ -38,9 +40,9 @@ def test_labels_from_prepared_rows(tmp_path):
     row = {"line": 1, "text": "".join(w for w, _ in tagged), "words": [w for w, _ in tagged],
            "pos": [p for _, p in tagged], "entities": [list(s) for s in entity_spans(tagged)]}
     write_jsonl(tmp_path / "valid.jsonl", [row])
-    texts, y = ml.load_split(tmp_path, "valid")
+    texts, y = tag_labels.load_split(tmp_path, "valid")
     assert texts == ["新华社记者张三报道"]
-    assert y[0, ml.LABEL_NAMES.index("organisation")] == 1 and y[0, ml.LABEL_NAMES.index("person")] == 1
+    assert y[0, tag_labels.LABEL_NAMES.index("organisation")] == 1 and y[0, tag_labels.LABEL_NAMES.index("person")] == 1
     assert y.sum() == 2
 
 
@@ -48,7 +50,7 @@ def test_micro_and_macro_f1_by_hand():
     names = ["a", "b", "c"]
     y_true = np.array([[1, 0, 1], [1, 1, 0], [0, 0, 0], [1, 0, 0]])
     y_pred = np.array([[1, 0, 0], [1, 0, 1], [0, 1, 0], [0, 0, 0]])
-    scores = ml.multilabel_scores(y_true, y_pred, names)
+    scores = scores_lib.multilabel_scores(y_true, y_pred, names)
     # a: tp 2 fp 0 fn 1 → F1 4/5; b: tp 0 fp 1 fn 1 → 0; c: tp 0 fp 1 fn 1 → 0
     # pooled: tp 2 fp 2 fn 3 → micro F1 4/9, precision 1/2, recall 2/5
     assert scores["micro_f1"] == round(4 / 9, 4)
@@ -65,22 +67,22 @@ def test_threshold_tuning_picks_the_best_threshold():
     scores = np.array([[0.9, 0.2], [0.35, 0.3], [0.3, 0.8], [0.1, 0.25]])
     # 0.5 misses the second positive of label 0 (micro F1 0.8); 0.33 finds both and no
     # negative (F1 1.0); 0.28 adds the false positive 0.3 of label 1 ...
-    assert ml.tune_threshold(y, scores, [0.2, 0.28, 0.33, 0.5, 0.7]) == 0.33
+    assert scores_lib.tune_threshold(y, scores, [0.2, 0.28, 0.33, 0.5, 0.7]) == 0.33
     # per label: label 0 needs a threshold in (0.3, 0.35]; label 1 one in (0.3, 0.8]
-    np.testing.assert_allclose(ml.tune_thresholds_per_label(y, scores, [0.2, 0.32, 0.5, 0.9]),
+    np.testing.assert_allclose(scores_lib.tune_thresholds_per_label(y, scores, [0.2, 0.32, 0.5, 0.9]),
                                [0.32, 0.32])
-    assert ml.threshold_candidates(3) == [0.25, 0.5, 0.75]
+    assert scores_lib.threshold_candidates(3) == [0.25, 0.5, 0.75]
 
 
 def test_line_counts_sum_to_the_micro_f1():
     y_true = np.array([[1, 0, 1], [1, 1, 0], [0, 0, 0], [1, 0, 0]])
     y_pred = np.array([[1, 0, 0], [1, 0, 1], [0, 1, 0], [0, 0, 0]])
-    counts = ml.line_counts(y_true, y_pred, micro_f1=round(4 / 9, 4))  # as in the F1 test above
+    counts = scores_lib.line_counts(y_true, y_pred, micro_f1=round(4 / 9, 4))  # as in the F1 test above
     assert counts == [[1, 1, 2], [1, 2, 2], [0, 1, 0], [0, 0, 1]]  # [right, predicted, gold]
     tp, predicted, gold = np.sum(counts, axis=0)
     assert 2 * tp / (predicted + gold) == pytest.approx(4 / 9)
     with pytest.raises(AssertionError, match="micro F1"):
-        ml.line_counts(y_true, y_pred, micro_f1=0.5)
+        scores_lib.line_counts(y_true, y_pred, micro_f1=0.5)
 
 
 def _synthetic_corpus(path, seed=0):
@@ -124,7 +126,7 @@ def test_train_evaluate_baselines_stages_write_the_metrics(tmp_path, monkeypatch
     assert set(metrics) >= {"test", "valid", "peers", "cost", "labels", "tuned"}
     for split in ("test", "valid"):
         assert set(metrics[split]) >= {"micro_f1", "macro_f1", "per_label"}
-        assert list(metrics[split]["per_label"]) == ml.LABEL_NAMES
+        assert list(metrics[split]["per_label"]) == tag_labels.LABEL_NAMES
         assert 0 <= metrics[split]["micro_f1"] <= 1
     # the markers are easy: the ZLPR model finds them at threshold 0
     assert metrics["test"]["micro_f1"] >= 0.8
@@ -152,7 +154,7 @@ def test_train_evaluate_baselines_stages_write_the_metrics(tmp_path, monkeypatch
     assert metrics["labels"]["pku_tags"]["person"] == "nr"
     assert metrics["cost"]["train_seconds"] > 0 and metrics["cost"]["loss"] == "zlpr"
     rows = json.loads((tmp_path / "plots/multilabel/confusion.json").read_text())
-    assert len(rows) == 16 * len(ml.LABELS)
+    assert len(rows) == 16 * len(tag_labels.LABELS)
     clf = ml.MultilabelClassifier(tmp_path / "models/multilabel")
     assert clf.predict(["李在京"])[0][:2] == ["person", "place"]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,30 +33,14 @@ import keras
 import numpy as np
 
 from kexue.batches import SequenceBatches
-from kexue.config import require_network
-from kexue.io import atomic_path, read_json, read_jsonl, write_json
+from kexue.corpora.tag_labels import LABEL_NAMES, LABELS, label_counts, load_split
+from kexue.io import atomic_path, read_json, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
+from kexue.metrics import line_counts, micro_f1, multilabel_scores, tune_threshold
 from kexue.tagging import ZeroPadding
 from kexue.text.vocab import Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
-# label → PKU tag. A line has the label when any of its words carries the tag. Chosen from the
-# tags present in every split with usable counts (lines with the label in train / valid / test
-# of the default split: person 7053/352/931 ... foreign 238/22/18; see metrics "labels").
-LABELS: dict[str, str] = {
-    "person": "nr",
-    "place": "ns",
-    "organisation": "nt",
-    "other_proper_noun": "nz",
-    "time": "t",
-    "number": "m",
-    "idiom": "i",
-    "fixed_expression": "l",
-    "abbreviation": "j",
-    "modal_particle": "y",
-    "foreign": "nx",  # Latin-letter strings: ＶＣＤ, ＣＤＭＡ, ＧＤＰ
-}
-LABEL_NAMES = list(LABELS)
 LOSSES = ("zlpr", "bce", "focal")
 
 
@@ -77,113 +60,6 @@ class Config:
     focal_gamma: float = field(metadata={"min": 0.0})  # focal loss: (1 - p_t)^gamma down-weights easy cases
     focal_alpha: float = field(metadata={"min": 0.0, "max": 1.0})  # focal loss: weight of the positive class
     fit: FitConfig
-
-
-# ---------------------------------------------------------------------------------------------
-# labels and scores
-
-
-def label_vector(pos_tags: Sequence[str]) -> np.ndarray:
-    """0/1 per label of :data:`LABELS`: does any word of the line carry the label's tag."""
-    present = set(pos_tags)
-    return np.array([tag in present for tag in LABELS.values()], dtype=np.float32)
-
-
-def load_split(data_dir: str | Path, split: str) -> tuple[list[str], np.ndarray]:
-    """(line texts, labels (lines, num_labels)) of a prepared People's Daily split."""
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_people_daily`")
-    rows = read_jsonl(path)
-    if not rows:
-        raise ValueError(f"{path} is empty: rerun prepare_people_daily")
-    labels = np.stack([label_vector(r["pos"]) for r in rows])
-    return [r["text"] for r in rows], labels
-
-
-def label_counts(labels: np.ndarray) -> dict:
-    """Lines per label, lines without any label, mean labels per line."""
-    return {"lines": int(len(labels)),
-            "per_label": {name: int(n) for name, n in zip(LABEL_NAMES, labels.sum(0), strict=True)},
-            "no_label": int((labels.sum(1) == 0).sum()),
-            "mean_labels_per_line": round(float(labels.sum(1).mean()), 3) if len(labels) else 0.0}
-
-
-def _f1(tp, fp, fn):
-    """F1 = 2tp / (2tp + fp + fn), element-wise; 0 where nothing was gold or predicted (as sklearn)."""
-    tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
-    denominator = 2 * tp + fp + fn
-    return np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=denominator > 0)
-
-
-def _counts(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    y_true, y_pred = y_true.astype(bool), y_pred.astype(bool)
-    return ((y_true & y_pred).sum(0), (~y_true & y_pred).sum(0), (y_true & ~y_pred).sum(0))
-
-
-def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray,
-                      names: Sequence[str] = LABEL_NAMES) -> dict:
-    """Micro F1 (pooled over every line × label decision), macro F1 (mean of per-label F1s),
-    micro precision / recall, exact-match accuracy, and per-label precision / recall / F1."""
-    tp, fp, fn = _counts(y_true, y_pred)
-    per_label_f1 = _f1(tp, fp, fn)
-    all_tp, all_fp, all_fn = tp.sum(), fp.sum(), fn.sum()  # pooled over labels
-    per_label = {}
-    for i, name in enumerate(names):
-        per_label[name] = {
-            "precision": round(float(tp[i] / (tp[i] + fp[i])) if tp[i] + fp[i] else 0.0, 4),
-            "recall": round(float(tp[i] / (tp[i] + fn[i])) if tp[i] + fn[i] else 0.0, 4),
-            "f1": round(float(per_label_f1[i]), 4),
-            "support": int(tp[i] + fn[i]),
-        }
-    return {
-        "micro_f1": round(float(_f1(all_tp, all_fp, all_fn)), 4),
-        "macro_f1": round(float(per_label_f1.mean()), 4),
-        "micro_precision": round(float(all_tp / (all_tp + all_fp)) if all_tp + all_fp else 0.0, 4),
-        "micro_recall": round(float(all_tp / (all_tp + all_fn)) if all_tp + all_fn else 0.0, 4),
-        "exact_match": round(float((y_true.astype(bool) == y_pred.astype(bool)).all(1).mean()), 4),
-        "examples": int(len(y_true)),
-        "per_label": per_label,
-    }
-
-
-def line_counts(y_true: np.ndarray, y_pred: np.ndarray, micro_f1: float | None = None) -> list[list[int]]:
-    """Per line ``[labels right, predicted, gold]``: summed over any set of lines they give that
-    set's micro F1 (2 tp / (predicted + gold)), the statistics of the paired bootstrap. Checked
-    against ``micro_f1`` (as :func:`multilabel_scores` rounds it) when given."""
-    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
-    counts = np.stack([(y_true & y_pred).sum(1), y_pred.sum(1), y_true.sum(1)], axis=1)
-    if micro_f1 is not None:
-        tp, predicted, gold = counts.sum(0)
-        value = round(float(_f1(tp, predicted - tp, gold - tp)), 4)
-        if value != micro_f1:
-            raise AssertionError(f"multilabel: the per-line items give micro F1 {value}, "
-                                 f"the metrics say {micro_f1}")
-    return counts.astype(int).tolist()
-
-
-def tune_threshold(y_true: np.ndarray, scores: np.ndarray, candidates: Sequence[float]) -> float:
-    """The one threshold (``scores >= t`` is positive) with the best micro F1 on ``y_true``;
-    ties go to the first candidate."""
-    best, best_f1 = candidates[0], -1.0
-    for t in candidates:
-        tp, fp, fn = _counts(y_true, scores >= t)
-        f1 = float(_f1(tp.sum(), fp.sum(), fn.sum()))
-        if f1 > best_f1:
-            best, best_f1 = t, f1
-    return float(best)
-
-
-def tune_thresholds_per_label(y_true: np.ndarray, scores: np.ndarray,
-                              candidates: Sequence[float]) -> np.ndarray:
-    """Per label, the threshold with the best F1 of that label; ties go to the first candidate."""
-    f1s = np.stack([_f1(*_counts(y_true, scores >= t)) for t in candidates])  # (candidates, labels)
-    return np.asarray(candidates, dtype=np.float64)[f1s.argmax(0)]
-
-
-def threshold_candidates(n: int) -> list[float]:
-    """n evenly spaced probabilities strictly inside (0, 1): 1/(n+1), ..., n/(n+1)."""
-    return [round(i / (n + 1), 6) for i in range(1, n + 1)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,9 +158,8 @@ class ValidMicroF1(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logits = predict_logits(self.model, self.inputs, self.batch_size)
-        tp, fp, fn = _counts(self.labels, logits > 0)
         if logs is not None:
-            logs["val_micro_f1"] = float(_f1(tp.sum(), fp.sum(), fn.sum()))
+            logs["val_micro_f1"] = micro_f1(self.labels, logits > 0)
 
 
 def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
@@ -391,7 +266,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         start = time.perf_counter()
         logits[split] = clf.logits(texts)
         seconds = time.perf_counter() - start
-        metrics[split] = multilabel_scores(y, logits[split] > 0)
+        metrics[split] = multilabel_scores(y, logits[split] > 0, LABEL_NAMES)
         metrics["items"][split] = line_counts(y, logits[split] > 0, metrics[split]["micro_f1"])
         if split == "test":
             test_seconds = seconds
@@ -399,7 +274,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     logit_grid = list(np.round(np.linspace(-3.0, 3.0, 61), 3))
     t = tune_threshold(splits["valid"][1], logits["valid"], logit_grid)
     metrics["tuned"] = {"threshold_logit": t, **{
-        split: {k: v for k, v in multilabel_scores(splits[split][1], logits[split] >= t).items()
+        split: {k: v for k, v in multilabel_scores(splits[split][1], logits[split] >= t, LABEL_NAMES).items()
                 if k in ("micro_f1", "macro_f1")} for split in ("test", "valid")}}
     info = clf.info
     metrics["cost"] = {
@@ -414,145 +289,3 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     metrics["labels"] = {"pku_tags": LABELS,
                          **{split: label_counts(y) for split, (_, y) in splits.items()}}
     return metrics, confusion_rows(splits["test"][1], logits["test"] > 0)
-
-
-# ---------------------------------------------------------------------------------------------
-# peers
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    losses: list[Literal["zlpr", "bce", "focal"]]  # the `multilabel` network retrained with each loss
-    threshold_candidates: int = field(metadata={"min": 1})  # tuned probability thresholds come from 1/(n+1) ... n/(n+1)
-    per_label_thresholds: bool  # also tune one threshold per label (besides one global threshold)
-    tfidf: bool  # TF-IDF over character n-grams + one-vs-rest logistic regression
-    ngram_min: int = field(metadata={"min": 1})
-    ngram_max: int = field(metadata={"min": 1})
-    min_df: int = field(metadata={"min": 1})
-    c_grid: list[float]  # inverse regularisation strengths; the best valid micro F1 at 0.5 is kept
-    seed: int  # also seeds fastText (its initialisation and the order of its training lines)
-    # fastText supervised, one sigmoid per label (loss ova), over the characters the network reads,
-    # its word n-grams = character n-grams (kexue.peers.fasttext): every (lr, epoch, word_ngrams)
-    # of the grids is fitted on train and the best valid micro F1 at 0.5 kept
-    fasttext: bool = False
-    fasttext_lr: list[float] = field(default_factory=lambda: [0.1])
-    fasttext_epoch: list[int] = field(default_factory=lambda: [5])
-    fasttext_word_ngrams: list[int] = field(default_factory=lambda: [2])
-    fasttext_dim: int = field(default=10, metadata={"min": 1})  # embedding size
-
-
-def _threshold_peers(name: str, y: dict, probs: dict, candidates: list[float],
-                     per_label: bool, extra: dict) -> dict:
-    """``name_t0.5``, ``name_tuned`` (one threshold from valid), ``name_tuned_per_label``; each
-    with its per-line ``items`` (:func:`line_counts`) of valid and test."""
-    def scored(threshold) -> dict:
-        out: dict = {split: multilabel_scores(y[split], probs[split] >= threshold)
-                     for split in ("test", "valid")}
-        out["items"] = {split: line_counts(y[split], probs[split] >= threshold,
-                                           out[split]["micro_f1"]) for split in ("valid", "test")}
-        return out
-
-    peers = {f"{name}_t0.5": {**scored(0.5), "threshold": 0.5, **extra}}
-    t = tune_threshold(y["valid"], probs["valid"], candidates)
-    peers[f"{name}_tuned"] = {**scored(t), "threshold": t, **extra}
-    if per_label:
-        ts = tune_thresholds_per_label(y["valid"], probs["valid"], candidates)
-        peers[f"{name}_tuned_per_label"] = {
-            **scored(ts), "threshold": dict(zip(LABEL_NAMES, map(float, ts), strict=True)), **extra}
-    return peers
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _tfidf_lr(cfg: BaselineConfig, texts: dict, y: dict) -> tuple[dict, dict]:
-    """Probabilities on valid and test of the C (from ``c_grid``) with the best valid micro F1."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-
-    start = time.perf_counter()
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(cfg.ngram_min, cfg.ngram_max),
-                                 min_df=cfg.min_df, sublinear_tf=True)
-    x = {"train": vectorizer.fit_transform(texts["train"])}
-    for split in ("valid", "test"):
-        x[split] = vectorizer.transform(texts[split])
-    best = None
-    for c in cfg.c_grid:
-        clf = OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000, random_state=cfg.seed))
-        clf.fit(x["train"], y["train"].astype(int))
-        f1 = multilabel_scores(y["valid"], clf.predict_proba(x["valid"]) >= 0.5)["micro_f1"]
-        if best is None or f1 > best[0]:
-            best = (f1, c, clf)
-    _, c, clf = best
-    probs = {split: clf.predict_proba(x[split]) for split in ("valid", "test")}
-    extra = {"train_seconds": round(time.perf_counter() - start, 2), "C": c,
-             "features": int(x["train"].shape[1])}
-    return probs, extra
-
-
-NO_LABEL = "none"  # fastText's label for a line without any: fastText skips unlabelled lines
-
-
-def _fasttext(cfg: BaselineConfig, texts: dict, y: dict) -> tuple[dict, dict]:
-    """fastText's per-label probabilities on valid and test, of the (lr, epoch, word_ngrams) with
-    the best valid micro F1 at 0.5. A line with none of the labels is trained with the extra
-    label :data:`NO_LABEL` (else fastText would skip it, and never learn that a label is absent);
-    its probability is not scored."""
-    from kexue.peers import fasttext
-
-    documents = {split: [characters(t) for t in texts[split]] for split in texts}
-    labels = [[name for name, hit in zip(LABEL_NAMES, row, strict=True) if hit] or [NO_LABEL]
-              for row in y["train"]]
-    start = time.perf_counter()
-    settings = fasttext.grid(cfg.fasttext_lr, cfg.fasttext_epoch, cfg.fasttext_word_ngrams)
-    model, valid_probs, chosen = fasttext.tune(
-        (documents["train"], labels), documents["valid"], LABEL_NAMES, settings,
-        lambda probs: multilabel_scores(y["valid"], probs >= 0.5)["micro_f1"],
-        dim=cfg.fasttext_dim, loss="ova", seed=cfg.seed)
-    probs = {"valid": valid_probs,
-             "test": fasttext.probabilities(model, documents["test"], LABEL_NAMES)}
-    extra = {"train_seconds": round(time.perf_counter() - start, 2),
-             "chosen": {"lr": chosen["lr"], "epoch": chosen["epoch"],
-                        "word_ngrams": chosen["word_ngrams"], "dim": cfg.fasttext_dim, "loss": "ova"},
-             "tried": chosen["candidates"]}
-    return probs, extra
-
-
-def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
-              network: Config | None = None) -> dict:
-    """The `multilabel` network trained with each of ``cfg.losses`` (its params section, only the
-    loss changed), scored at probability 0.5 and at thresholds tuned on valid; and the TF-IDF
-    and (``cfg.fasttext``) fastText peers, scored the same ways. Thresholds never see test.
-    Every peer carries per-line ``items`` for the evaluate stage's paired bootstrap."""
-    if cfg.ngram_min > cfg.ngram_max:
-        raise ValueError(f"baselines.multilabel: ngram_min={cfg.ngram_min} > ngram_max={cfg.ngram_max}")
-    data_dir = Path(data_dir)
-    splits = {s: load_split(data_dir, s) for s in ("train", "valid", "test")}
-    texts = {s: t for s, (t, _) in splits.items()}
-    y = {s: labels for s, (_, labels) in splits.items()}
-    candidates = threshold_candidates(cfg.threshold_candidates)
-    peers: dict = {}
-    if cfg.losses:
-        network = require_network(network, "multilabel")
-        for loss in cfg.losses:
-            net = dataclasses.replace(network, loss=loss)
-            with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-                info = train(net, data_dir, Path(tmp) / "model", None, None, family=f"multilabel_{loss}")
-                clf = MultilabelClassifier(Path(tmp) / "model")
-                probs = {split: _sigmoid(clf.logits(texts[split])) for split in ("valid", "test")}
-            extra = {"train_seconds": info["train_seconds"], "epochs_run": info["epochs_run"],
-                     "best_epoch": info["best_epoch"]}
-            peers.update(_threshold_peers(loss, y, probs, candidates, cfg.per_label_thresholds, extra))
-    if cfg.tfidf:
-        probs, extra = _tfidf_lr(cfg, texts, y)
-        tfidf = _threshold_peers("tfidf_lr", y, probs, candidates, cfg.per_label_thresholds, extra)
-        peers["tfidf_lr"] = tfidf.pop("tfidf_lr_t0.5")
-        peers.update(tfidf)
-    if cfg.fasttext:
-        probs, extra = _fasttext(cfg, texts, y)
-        fast = _threshold_peers("fasttext", y, probs, candidates, cfg.per_label_thresholds, extra)
-        peers["fasttext"] = fast.pop("fasttext_t0.5")
-        peers.update(fast)
-    return peers

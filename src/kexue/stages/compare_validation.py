@@ -57,7 +57,7 @@ def _sentiment_gap(splits: dict, members: int, vectors_root: Path, tokenized: Pa
 
 def compare(prepared: Path, split: SplitParams, params: Params, vectors_root: Path,
             tokenized: Path) -> dict:
-    from kexue.families.multilabel import label_vector
+    from kexue.corpora.tag_labels import label_vector
 
     tasks = {"reviews": lambda rows: [r["label"] for r in rows],
              "people_daily": lambda rows: np.stack([label_vector(r["pos"]) for r in rows])}
