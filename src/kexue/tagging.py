@@ -31,6 +31,7 @@ from kexue.batches import SequenceBatches
 from kexue.checkpoint import CheckpointFolder, load_member, save_member
 from kexue.io import atomic_path, read_json, write_json
 from kexue.layers.crf import CRF, viterbi_decode
+from kexue.layers.pooling import ZeroPadding
 from kexue.text.vocab import Vocab
 from kexue.train import (
     FitConfig,
@@ -240,20 +241,6 @@ def jieba_dictionary() -> set[str]:
             if 2 <= len(word) <= _LONGEST_LEXICON_WORD:
                 words.add(word)
     return words
-
-
-@keras.saving.register_keras_serializable(package="kexue")
-class ZeroPadding(keras.layers.Layer):
-    """``x`` with the padded positions (id 0) set to zero, so a convolution sees the same
-    neighbourhood in a padded batch as in the sequence alone. Inputs: [x (batch, T, d), ids (batch, T)]."""
-
-    def call(self, inputs):
-        x, ids = inputs
-        keep = ops.cast(ops.expand_dims(ids > 0, -1), x.dtype)  # (batch, T, 1)
-        return x * keep
-
-    def compute_output_shape(self, input_shapes):
-        return input_shapes[0]
 
 
 def build_model(cfg: TaggerConfig, num_tags: int, vocab_size: int, bigram_vocab_size: int,

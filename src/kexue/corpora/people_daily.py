@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kexue.io import CorruptFileError, read_utf8
+from kexue.io import CorruptFileError, read_jsonl, read_utf8
 
 ENTITY_KINDS = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
 
@@ -211,3 +211,14 @@ def prepare_people_daily(raw_dir: str | Path, test_fraction: float = 0.1,
               "train_vocabulary": len(vocab),
               "test_oov_rate": round(sum(w not in vocab for w in test_words) / max(len(test_words), 1), 4)}
     return PeopleDailySplit(train, valid, test_rows, counts)
+
+
+def load_rows(data_dir: str | Path, split: str) -> list[dict]:
+    """The rows of ``split`` in the prepare_people_daily stage's folder."""
+    path = Path(data_dir) / f"{split}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_people_daily`")
+    rows = read_jsonl(path)
+    if not rows:
+        raise ValueError(f"{path} is empty: rerun prepare_people_daily")
+    return rows

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kexue.io import read_jsonl
+from kexue.corpora.people_daily import load_rows
 
 # label → PKU tag. A line has the label when any of its words carries the tag. Chosen from the
 # tags present in every split with usable counts (lines with the label in train / valid / test
@@ -37,12 +37,7 @@ def label_vector(pos_tags: Sequence[str]) -> np.ndarray:
 
 def load_split(data_dir: str | Path, split: str) -> tuple[list[str], np.ndarray]:
     """(line texts, labels (lines, num_labels)) of a prepared People's Daily split."""
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_people_daily`")
-    rows = read_jsonl(path)
-    if not rows:
-        raise ValueError(f"{path} is empty: rerun prepare_people_daily")
+    rows = load_rows(data_dir, split)
     labels = np.stack([label_vector(r["pos"]) for r in rows])
     return [r["text"] for r in rows], labels
 

@@ -35,9 +35,8 @@ import numpy as np
 from kexue.batches import SequenceBatches
 from kexue.corpora.tag_labels import LABEL_NAMES, LABELS, label_counts, load_split
 from kexue.io import atomic_path, read_json, write_json
-from kexue.layers.pooling import MaskedGlobalMaxPooling1D
+from kexue.layers.pooling import MaskedGlobalMaxPooling1D, ZeroPadding
 from kexue.metrics import line_counts, micro_f1, multilabel_scores, tune_threshold
-from kexue.tagging import ZeroPadding
 from kexue.text.vocab import Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kexue.config import require_network
-from kexue.corpora.people_daily import ENTITY_KINDS, bio_tags, spans_from_bio
-from kexue.families.segment import load_rows
+from kexue.corpora.people_daily import ENTITY_KINDS, bio_tags, load_rows, spans_from_bio
 from kexue.spans import span_counts
 from kexue.tagging import Tagger, TaggerConfig, tag_confusion_rows, train_tagger
 

@@ -19,24 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kexue.config import require_network
-from kexue.corpora.people_daily import bmes_tags, segmentation_scores, words_from_bmes
-from kexue.io import read_jsonl
+from kexue.corpora.people_daily import bmes_tags, load_rows, segmentation_scores, words_from_bmes
 from kexue.spans import word_counts
 from kexue.tagging import Tagger, TaggerConfig, tag_confusion_rows, train_tagger
 
 TAGS = ["b", "m", "e", "s"]
 Config = TaggerConfig
 _SPACE = re.compile(r"\s+")
-
-
-def load_rows(data_dir: str | Path, split: str) -> list[dict]:
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_people_daily`")
-    rows = read_jsonl(path)
-    if not rows:
-        raise ValueError(f"{path} is empty: rerun prepare_people_daily")
-    return rows
 
 
 def _labelled(rows: list[dict]) -> tuple[list[str], list[list[str]]]:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kexue.config import ConfigError
-from kexue.corpora.people_daily import bmes_tags, segmentation_scores, words_from_bmes
+from kexue.corpora.people_daily import bmes_tags, load_rows, segmentation_scores, words_from_bmes
 from kexue.families import segment
-from kexue.families.segment import Config, load_rows, max_match
+from kexue.families.segment import Config, max_match
 from kexue.spans import word_counts
 
 __all__ = ["BaselineConfig", "Config", "baselines", "evaluate", "train"]

@@ -1,4 +1,4 @@
-"""Pooling over time that respects the padding mask."""
+"""Pooling over time, and zeroing of padded steps, that respect the padding."""
 
 import keras
 from keras import ops
@@ -31,3 +31,17 @@ class MaskedGlobalMaxPooling1D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class ZeroPadding(keras.layers.Layer):
+    """``x`` with the padded positions (id 0) set to zero, so a convolution sees the same
+    neighbourhood in a padded batch as in the sequence alone. Inputs: [x (batch, T, d), ids (batch, T)]."""
+
+    def call(self, inputs):
+        x, ids = inputs
+        keep = ops.cast(ops.expand_dims(ids > 0, -1), x.dtype)  # (batch, T, 1)
+        return x * keep
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
