@@ -188,6 +188,17 @@ def test_tiny_pipeline_end_to_end(repo_copy):
         assert set(ours) == set(theirs)
         for key, value in ours.items():
             assert theirs[key] == pytest.approx(value, abs=0.02), (name, key)
+        # the comparison block pairs kexue with the peer strongest on valid, which can be
+        # gensim (or be gensim in one copy only): kexue's side must match exactly, gensim's
+        # within the same tolerance
+        ours, theirs = (r[name].pop("comparison") for r in (before, after))
+        if "gensim" not in (ours["peer"], theirs["peer"]):
+            assert ours == theirs, name
+        for split in ("valid", "test"):
+            assert ours[split]["kexue"] == theirs[split]["kexue"], (name, split)
+            assert ours[split]["n"] == theirs[split]["n"], (name, split)
+            if ours["peer"] == theirs["peer"]:
+                assert theirs[split]["peer"] == pytest.approx(ours[split]["peer"], abs=0.02)
     assert after == before
 
     # a sentiment param change puts only the sentiment stages and what follows them out of date;
