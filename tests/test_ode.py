@@ -162,3 +162,25 @@ def test_fit_recovers_lotka_volterra_and_matches_the_scipy_peer():
     peer = ode.fit_scipy(peer_cfg, problem, cfg.initial_guess)["fitted_params"]
     for name, true in LV_TRUE.items():
         assert peer[name] == pytest.approx(true, rel=1e-3), peer
+
+
+def test_point_errors_split_the_grid_at_fit_until_and_feed_the_comparison():
+    """Squared errors per time point, averaged over the populations, fit range → valid and held
+    out → test; a curve closer to the truth wins the paired bootstrap with an interval below 0."""
+    times = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    truth = np.zeros((1, 5, 2))
+    problem = ode.Problem(get_ode_system("lotka_volterra"), LV_TRUE, 2.0, obs_times=times[:3],
+                          observations=truth[:, :3], eval_times=times, truth=truth)
+    curve = np.zeros((1, 5, 2))
+    curve[0, :, 0] = [1.0, 2.0, 3.0, 4.0, 5.0]  # prey off by 1..5, predator exact
+    items = ode.point_errors(problem, curve)
+    np.testing.assert_allclose(items["valid"], [0.5, 2.0, 4.5])  # t = 0, 1, 2 (fit_until included)
+    np.testing.assert_allclose(items["test"], [8.0, 12.5])
+    from kexue.comparison import comparison_block
+
+    block = comparison_block("mse_vs_truth", ode.point_errors(problem, curve / 10),
+                             {"scipy": items}, higher_is_better=False)
+    assert block["peer"] == "scipy"
+    assert block["test"]["delta"] == pytest.approx((0.08 + 0.125) / 2 - (8.0 + 12.5) / 2, abs=1e-4)
+    assert block["valid"]["delta"] == pytest.approx((0.005 + 0.02 + 0.045) / 3 - 7.0 / 3, abs=1e-4)
+    assert block["valid"]["ci95"][1] < 0

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kexue.comparison import comparison_block
 from kexue.config import ConfigError, require_network
 from kexue.io import atomic_path, atomic_write, read_json, write_json
 from kexue.layers.ode import (
@@ -341,6 +342,12 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, peers: dict,
         curves[name] = np.stack([integrate(problem.system, _ordered(problem.system, peer["fitted_params"]),
                                            y, problem.eval_times)
                                  for y in peer["fitted_initial_states"]])
+    items = {name: point_errors(problem, curve) for name, curve in curves.items()}
+    ours_items = items.pop("kexue")
+    comparison = None
+    finite = all(np.all(np.isfinite(v["test"])) for v in (ours_items, *items.values()))
+    if items and finite:
+        comparison = comparison_block("mse_vs_truth", ours_items, items, higher_is_better=False)
     ratio = None
     ours = metrics["test"]["rmse_extrapolation"]
     theirs = peers.get("scipy_least_squares", {}).get("test", {}).get("rmse_extrapolation")
@@ -356,7 +363,19 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, peers: dict,
                            "rmse_ratio_to_scipy": round(ratio, 4) if ratio is not None else None},
             "cost": {"train_seconds": info["train_seconds"], "params": info["params"],
                      "epochs_run": info["epochs_run"], "solver_steps": info["solver_steps"],
-                     "method": info["config"]["method"], "step_size": step}}
+                     "method": info["config"]["method"], "step_size": step},
+            **({"comparison": comparison} if comparison else {})}
+
+
+def point_errors(problem: Problem, curve: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-item statistics for the paired bootstrap: the squared error against the noise-free
+    trajectory at each evaluation time of each trajectory, averaged over the populations;
+    ``valid`` holds the fit range [0, fit_until], ``test`` the held-out (fit_until, horizon].
+    Neighbouring time points are correlated, so the bootstrap's interval is narrower than one
+    over independent trajectories would be."""
+    held_out = problem.eval_times > problem.fit_until + 1e-9
+    squared = np.square(curve - problem.truth).mean(-1)  # (traj, n_eval)
+    return {"valid": squared[:, ~held_out].ravel(), "test": squared[:, held_out].ravel()}
 
 
 # --- the peer: scipy.optimize.least_squares ---------------------------------------------------
