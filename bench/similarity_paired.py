@@ -18,9 +18,12 @@ import json
 import numpy as np
 from scipy.stats import binomtest
 
+from kexue import retrieval
 from kexue.config import load_section
+from kexue.corpora.prepared_articles import load_articles
 from kexue.families import similarity as sim
 from kexue.io import read_json
+from kexue.peers import similarity as sim_peers
 
 
 def _paired(model: np.ndarray, peer: np.ndarray) -> dict:
@@ -33,7 +36,7 @@ def _paired(model: np.ndarray, peer: np.ndarray) -> dict:
 
 def _hits(scores: np.ndarray) -> np.ndarray:
     """Whether each query's own candidate ranks first (ties count against it)."""
-    return sim.gold_ranks(scores) == 1
+    return retrieval.gold_ranks(scores) == 1
 
 
 def main(argv=None) -> None:
@@ -46,16 +49,16 @@ def main(argv=None) -> None:
     peers = read_json(args.metrics)["peers"]
     terms, k1, b = (peers["bm25"]["chosen"][key] for key in ("terms", "k1", "b"))
     ngram_max = peers["tfidf_char"]["chosen"]["ngram_max"]
-    min_df = load_section("baselines.similarity", sim.BaselineConfig).tfidf_min_df
-    tfidf = sim.fit_tfidf(sim.members(sim.load_articles(args.data, "train"), 1)[0], ngram_max, min_df)
+    min_df = load_section("baselines.similarity", sim_peers.BaselineConfig).tfidf_min_df
+    tfidf = sim_peers.fit_tfidf(retrieval.members(load_articles(args.data, "train"), 1)[0], ngram_max, min_df)
     encoder = sim.SentenceEncoder(args.model)
     out = {}
     for split in ("test", "valid"):
-        queries, candidates = sim.queries_and_candidates(sim.load_articles(args.data, split))
+        queries, candidates = retrieval.queries_and_candidates(load_articles(args.data, split))
         model = _hits(encoder.vectors(queries) @ encoder.vectors(candidates).T)
         result = {
-            "bm25": _paired(model, _hits(sim.bm25_scores(queries, candidates, terms, k1, b))),
-            "tfidf_char": _paired(model, _hits(sim.tfidf_scores(tfidf, queries, candidates))),
+            "bm25": _paired(model, _hits(sim_peers.bm25_scores(queries, candidates, terms, k1, b))),
+            "tfidf_char": _paired(model, _hits(sim_peers.tfidf_scores(tfidf, queries, candidates))),
         }
         if sim.is_hybrid(encoder.encoder):
             parts = encoder.part_scores(queries, candidates)

@@ -8,6 +8,7 @@ from kexue.comparison import attach
 from kexue.config import ConfigError, parse
 from kexue.families import segment_closed
 from kexue.io import write_jsonl
+from kexue.peers import segment_closed as segment_closed_peers
 
 LINES = [["我们", "在", "北京", "工作", "。"], ["张", "三", "去", "上海", "。"],
          ["新华社", "记者", "报道", "。"], ["我们", "去", "北京", "。"]]
@@ -33,7 +34,7 @@ def test_model_and_peers_give_aligned_counts_for_the_comparison(lines, tmp_path)
     cfg = parse(segment_closed.Config, tiny_tagger_config(16, 2, 25), "segment_closed")
     segment_closed.train(cfg, lines, tmp_path / "m", None)
     metrics, _ = segment_closed.evaluate(tmp_path / "m", lines)
-    peers = segment_closed.baselines(segment_closed.BaselineConfig(
+    peers = segment_closed_peers.baselines(segment_closed_peers.BaselineConfig(
         crfsuite_c1=[0.0, 1.0], crfsuite_c2=[0.01], crfsuite_max_iterations=50,
         max_match_longest=4), lines)
     assert set(peers) == {"crfsuite", "max_match"} and metrics["track"] == "closed"
@@ -46,3 +47,16 @@ def test_model_and_peers_give_aligned_counts_for_the_comparison(lines, tmp_path)
     block = metrics["comparison"]
     assert block["metric"] == "f1" and block["test"]["kexue"] == metrics["test"]["f1"]
     assert block["test"]["peer"] == peers[block["peer"]]["test"]["f1"]
+
+
+def test_the_peers_module_imports_no_keras():
+    """`baselines@segment_closed` runs CRFsuite and maximum matching: importing its peers module
+    (which the stage does, and nothing else of the family) loads neither Keras nor TensorFlow."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport kexue.peers.segment_closed\n"
+            "print('keras' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]

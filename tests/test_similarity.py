@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import yaml
 
-from kexue import cli
+from kexue import cli, retrieval
 from kexue.config import ConfigError, load_section
+from kexue.corpora.prepared_articles import load_articles
 from kexue.families import similarity as sim
 from kexue.io import write_jsonl
 from kexue.layers.margin import CosineLogits
 from kexue.losses import AMSoftmaxLoss, am_softmax_logits, am_softmax_loss
 from kexue.peers import bm25
+from kexue.peers import similarity as sim_peers
 from kexue.text.vocab import Vocab
 
 OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
@@ -86,12 +88,12 @@ def test_bm25s_peer_against_hand_computation_and_known_best_match():
                 [0.0, 0.0, 0.0]]
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
     assert scores.argmax(axis=1)[:3].tolist() == [0, 2, 2]
-    # through the family: character + bigram terms; the candidate sharing the query's rare
+    # through the peers: character + bigram terms; the candidate sharing the query's rare
     # bigram 人民 ranks first, ahead of one that shares only its common characters
     candidates = ["今天的天气很好。", "人民日报的社论。", "今天的的的会议。"]
-    assert sim.bm25_scores(["人民的报纸"], candidates, "both", 1.5, 0.75).argmax() == 1
-    assert sim.bm25_terms("人民日报", "bigrams") == ["人民", "民日", "日报"]
-    assert sim.bm25_terms("人民", "both") == ["人", "民", "人民"]
+    assert sim_peers.bm25_scores(["人民的报纸"], candidates, "both", 1.5, 0.75).argmax() == 1
+    assert sim_peers.bm25_terms("人民日报", "bigrams") == ["人民", "民日", "日报"]
+    assert sim_peers.bm25_terms("人民", "both") == ["人", "民", "人民"]
     with pytest.raises(ValueError, match="0 <= b <= 1"):
         bm25.scores(docs, [list("a")], k1=1.2, b=1.5)
 
@@ -109,7 +111,7 @@ def test_sentence_queries_exclude_the_query_from_its_article():
         {"headline": "乙", "lead": "第二篇的导语句。", "sentences": ["第二篇的导语句。", "第二篇又一长句。", "本报北京电讯。"]},
         {"headline": "丙", "lead": "只有一句话的文章。", "sentences": ["只有一句话的文章。"]},
     ]
-    q = sim.sentence_queries(articles, min_chars=6)
+    q = retrieval.sentence_queries(articles, min_chars=6)
     # the short sentence, the byline found in two articles and the lone lead (nothing left once
     # it is removed) are no queries; a sentence repeated within an article is one query
     assert q.queries == ["第一篇的导语句。", "第一篇第二长句。", "第二篇的导语句。", "第二篇又一长句。"]
@@ -124,16 +126,16 @@ def test_sentence_queries_exclude_the_query_from_its_article():
     exact = np.array([[float(c == query) for c in q.candidates] for query in q.queries])
     per_article = q.gather(exact)
     assert per_article.shape == (4, 3) and per_article[np.arange(4), q.gold].sum() == 0
-    assert sim.retrieval_metrics(per_article, q.gold)["top1"] == 0.0
-    assert sim.gold_ranks(np.array([[0.1, 0.9], [0.3, 0.2]]), np.array([1, 1])).tolist() == [1, 2]
+    assert retrieval.retrieval_metrics(per_article, q.gold)["top1"] == 0.0
+    assert retrieval.gold_ranks(np.array([[0.1, 0.9], [0.3, 0.2]]), np.array([1, 1])).tolist() == [1, 2]
 
 
 def test_top_k_and_mrr_on_a_toy_ranking():
     scores = np.array([[0.9, 0.1, 0.2],   # gold first
                        [0.5, 0.4, 0.6],   # gold third
                        [0.3, 0.3, 0.3]])  # all tied: ties count against the query → third
-    assert list(sim.gold_ranks(scores)) == [1, 3, 3]
-    metrics = sim.retrieval_metrics(scores)
+    assert list(retrieval.gold_ranks(scores)) == [1, 3, 3]
+    metrics = retrieval.retrieval_metrics(scores)
     assert metrics["top1"] == round(1 / 3, 4) and metrics["top5"] == 1.0
     assert metrics["mrr"] == round((1 + 1 / 3 + 1 / 3) / 3, 4)
     assert metrics["queries"] == 3 and metrics["candidates"] == 3
@@ -181,7 +183,7 @@ def test_tiny_train_and_evaluate(trained):
         assert 0 <= metrics[split]["top1"] <= metrics[split]["top5"] <= 1
     assert metrics["test"]["top1"] >= 0.5  # the topics separate the toy articles
     assert metrics["items"]["metric"] == "sentence_top1"  # the sentence set drives the comparison
-    sentences = sim.sentence_queries(sim.load_articles(data, "test"))
+    sentences = retrieval.sentence_queries(load_articles(data, "test"))
     assert metrics["test"]["sentence_queries"] == len(sentences.queries) == len(metrics["items"]["test"]) > 4
     assert metrics["test"]["sentence_candidates"] == 4
     assert sum(metrics["items"]["test"]) / len(metrics["items"]["test"]) == pytest.approx(
@@ -194,9 +196,9 @@ def test_tiny_train_and_evaluate(trained):
 
 def test_baselines_on_toy_articles(tmp_path):
     data = _toy_articles(tmp_path)
-    cfg = sim.BaselineConfig(tfidf_ngram_max=[1, 2], tfidf_min_df=1, bm25_terms=["chars", "both"],
-                             bm25_k1=[0.9, 1.5], bm25_b=[0.75], margin_ablation=False)
-    peers = sim.baselines(cfg, data)
+    cfg = sim_peers.BaselineConfig(tfidf_ngram_max=[1, 2], tfidf_min_df=1, bm25_terms=["chars", "both"],
+                                   bm25_k1=[0.9, 1.5], bm25_b=[0.75], margin_ablation=False)
+    peers = sim_peers.baselines(cfg, data)
     assert set(peers) == {"tfidf_char", "bm25"}
     tried = peers["bm25"]["valid_by_option"]
     assert set(tried) == {"chars k1=0.9 b=0.75", "chars k1=1.5 b=0.75", "both k1=0.9 b=0.75",
@@ -205,11 +207,25 @@ def test_baselines_on_toy_articles(tmp_path):
     assert tried[f"{chosen['terms']} k1={chosen['k1']:g} b={chosen['b']:g}"] == max(tried.values())
     assert peers["bm25"]["valid"]["sentence_top1"] == max(tried.values())
     assert 0 <= peers["tfidf_char"]["test"]["top1"] <= 1
-    queries = len(sim.sentence_queries(sim.load_articles(data, "valid")).queries)
+    queries = len(retrieval.sentence_queries(load_articles(data, "valid")).queries)
     for peer in peers.values():  # 1 where the query's own article ranks first, per sentence query
         assert len(peer["items"]["valid"]) == peer["valid"]["sentence_queries"] == queries
         assert sum(peer["items"]["test"]) / len(peer["items"]["test"]) == pytest.approx(
             peer["test"]["sentence_top1"], abs=1e-4)
+
+
+def test_the_peers_module_imports_no_keras():
+    """`baselines@similarity` without the margin ablation scores TF-IDF and BM25 only: importing
+    its peers module (and asking for the network's params schema only when a stage does) loads
+    neither Keras nor TensorFlow."""
+    import subprocess
+
+    code = ("import sys\nimport kexue.peers.similarity, kexue.retrieval\n"
+            "print('keras' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
+    assert sim_peers.NetworkConfig is sim.Config  # the schema the stage loads for the ablation
 
 
 def test_bag_encoders_train_save_and_load(tmp_path):
@@ -245,13 +261,13 @@ def test_bag_encoders_train_save_and_load(tmp_path):
 
 def test_members_keep_the_lead_and_the_next_sentences():
     article = {"headline": "标题", "lead": "短", "sentences": ["短", "第二句话很长", "三", "第四句话也长", "第五句话还长"]}
-    texts, labels = sim.members([article, article], min_chars=3)
+    texts, labels = retrieval.members([article, article], min_chars=3)
     assert texts[:4] == ["标题", "第二句话很长", "第四句话也长", "第五句话还长"]  # the short lead is not a member
     assert labels.tolist() == [0] * 4 + [1] * 4
-    texts, labels = sim.members([article], min_chars=3, body_sentences=2)
+    texts, labels = retrieval.members([article], min_chars=3, body_sentences=2)
     assert texts == ["标题", "短", "第二句话很长"]  # the lead always, then the next long sentence
-    assert sim.members([article], 3, body_sentences=9)[0] == ["标题", "短", "第二句话很长", "第四句话也长",
-                                                              "第五句话还长"]
+    assert retrieval.members([article], 3, body_sentences=9)[0] == ["标题", "短", "第二句话很长", "第四句话也长",
+                                                                    "第五句话还长"]
 
 
 def test_hybrid_trains_the_learnt_part_and_keeps_the_idf_bag(tmp_path):

@@ -12,8 +12,13 @@ from kexue.config import parse
 from kexue.corpora.people_daily import spans_from_bio
 from kexue.families import ner, segment
 from kexue.io import write_jsonl
-from kexue.spans import span_counts
-from kexue.tagging import Features, Tagger, build_model, pieces
+from kexue.peers import dictionary
+from kexue.peers import ner as ner_peers
+from kexue.peers import segment as segment_peers
+from kexue.spans import KINDS, entity_scores, span_counts
+from kexue.tagger import Tagger
+from kexue.tagging import build_model
+from kexue.text.tagging_features import Features, pieces
 
 CFG = tiny_tagger_config(maxlen=16, layers=2, epochs=25)
 
@@ -123,14 +128,14 @@ def test_ner_learns_entities_and_scores_them(toy_data, tmp_path):
 
 def test_max_match_takes_the_longest_vocabulary_word():
     vocab = {"研究", "研究生", "生命", "起源"}
-    assert segment.max_match("研究生命起源", vocab, 3) == ["研究生", "命", "起源"]  # greedy's known flaw
-    assert segment.max_match("", vocab, 3) == []
+    assert dictionary.max_match("研究生命起源", vocab, 3) == ["研究生", "命", "起源"]  # greedy's known flaw
+    assert dictionary.max_match("", vocab, 3) == []
 
 
 def test_entity_scores_on_a_hand_checked_case():
     gold = [[(0, 2, "PER"), (3, 5, "LOC")], [(0, 3, "ORG")]]
     pred = [[(0, 2, "PER"), (3, 6, "LOC")], [(0, 3, "ORG"), (4, 5, "PER")]]
-    s = ner.entity_scores(gold, pred)
+    s = entity_scores(gold, pred)
     assert (s["precision"], s["recall"], s["entities"]) == (0.5, 0.6667, 3)  # 2 of 4, 2 of 3
     assert s["per_type"]["PER"] == {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "gold": 1,
                                     "predicted": 2}
@@ -152,13 +157,13 @@ def test_entity_scores_agree_with_seqeval():
             ["I-ORG", "I-ORG", "B-LOC", "I-LOC", "O", "B-PER", "I-PER", "O"],  # I- start; PER short
             ["B-PER", "O", "O"],  # spurious
             ["B-LOC", "I-LOC", "O", "I-PER", "I-PER"]]  # two LOCs merged; PER from an I-
-    ours = ner.entity_scores([spans_from_bio(t) for t in gold], [spans_from_bio(t) for t in pred])
+    ours = entity_scores([spans_from_bio(t) for t in gold], [spans_from_bio(t) for t in pred])
     assert ours["f1"] == round(f1_score(gold, pred), 4)
     assert ours["precision"] == round(precision_score(gold, pred), 4)
     assert ours["recall"] == round(recall_score(gold, pred), 4)
     assert (ours["precision"], ours["recall"]) == (round(6 / 12, 4), round(6 / 11, 4))
     report = classification_report(gold, pred, output_dict=True)
-    for kind in ner.KINDS:
+    for kind in KINDS:
         mine = ours["per_type"][kind]
         assert (mine["precision"], mine["recall"], mine["f1"], mine["gold"]) == (
             round(report[kind]["precision"], 4), round(report[kind]["recall"], 4),
@@ -172,7 +177,7 @@ def test_segment_model_and_peers_give_aligned_word_counts(segmenter_dir, toy_dat
     """kexue's per-line word counts and every peer's sum to the word F1 each reports, and the
     comparison takes the peer strongest on valid."""
     metrics, _ = segment.evaluate(segmenter_dir, toy_data)
-    peers = segment.baselines(segment.BaselineConfig(jieba=True, max_match_longest=4,
+    peers = segment_peers.baselines(segment_peers.BaselineConfig(jieba=True, max_match_longest=4,
                                                      softmax_ablation=False), toy_data)
     assert metrics["items"]["kind"] == "f1" and metrics["items"]["metric"] == "f1"
     for system in (metrics, *peers.values()):
@@ -191,12 +196,12 @@ def test_segment_model_and_peers_give_aligned_word_counts(segmenter_dir, toy_dat
 
 def test_gazetteer_is_leftmost_longest():
     lexicon = {"北京": "LOC", "北京大学": "ORG", "张三": "PER"}
-    assert ner.gazetteer_spans("张三在北京大学", lexicon, 4) == [(0, 2, "PER"), (3, 7, "ORG")]
+    assert ner_peers.gazetteer_spans("张三在北京大学", lexicon, 4) == [(0, 2, "PER"), (3, 7, "ORG")]
 
 
 def test_jieba_and_max_match_peers_score_the_same_lines(toy_data):
-    cfg = segment.BaselineConfig(jieba=True, max_match_longest=4, softmax_ablation=False)
-    peers = segment.baselines(cfg, toy_data)
+    cfg = segment_peers.BaselineConfig(jieba=True, max_match_longest=4, softmax_ablation=False)
+    peers = segment_peers.baselines(cfg, toy_data)
     assert set(peers) == {"jieba_hmm", "jieba_no_hmm", "max_match"}
     assert peers["max_match"]["test"]["f1"] == 1.0  # every test word is a training word
     for peer in peers.values():
@@ -204,7 +209,7 @@ def test_jieba_and_max_match_peers_score_the_same_lines(toy_data):
 
 
 def test_lexicon_codes_mark_where_known_words_start_and_end():
-    from kexue.tagging import lexicon_codes
+    from kexue.text.tagging_features import lexicon_codes
 
     codes = lexicon_codes("我们在北京大学", {"我们", "北京", "北京大学", "大学"})
     bits = [int(c) - 1 for c in codes]
@@ -232,7 +237,7 @@ def test_segmenter_with_the_lexicon_feature_trains_and_reloads(toy_data, tmp_pat
 
 
 def test_jieba_dictionary_feature_marks_words_missing_from_training(toy_data, tmp_path):
-    from kexue.tagging import jieba_dictionary, lexicon_codes
+    from kexue.text.tagging_features import jieba_dictionary, lexicon_codes
 
     words = jieba_dictionary()
     assert len(words) > 300_000 and {"中非共和国", "石斑鱼", "大提琴"} <= words
@@ -275,7 +280,7 @@ def test_gazetteer_length_filter_is_chosen_on_valid(tmp_path):
     for split, rows in (("train", train), ("valid", held), ("test", held)):
         write_jsonl(tmp_path / f"{split}.jsonl", [{"line": i, "words": list(r["text"]), **r}
                                                   for i, r in enumerate(rows)])
-    peers = ner.baselines(ner.BaselineConfig(gazetteer_min_count=1, gazetteer_min_lengths=[1, 2],
+    peers = ner_peers.baselines(ner_peers.BaselineConfig(gazetteer_min_count=1, gazetteer_min_lengths=[1, 2],
                                              softmax_ablation=False), tmp_path)
     gazetteer = peers["gazetteer"]
     assert gazetteer["min_length"] == 2 and gazetteer["valid"]["f1"] == 1.0
@@ -295,9 +300,9 @@ def test_ner_crfsuite_peer_learns_entities_and_picks_its_penalty_on_valid(tmp_pa
     for split, rows in (("train", train), ("valid", held), ("test", held)):
         write_jsonl(tmp_path / f"{split}.jsonl", [{"line": i, "words": list(r["text"]), **r}
                                                   for i, r in enumerate(rows)])
-    cfg = ner.BaselineConfig(gazetteer_min_count=0, gazetteer_min_lengths=[2], softmax_ablation=False,
+    cfg = ner_peers.BaselineConfig(gazetteer_min_count=0, gazetteer_min_lengths=[2], softmax_ablation=False,
                              crfsuite_c1=[0.0, 50.0], crfsuite_c2=[0.01], crfsuite_max_iterations=50)
-    peer = ner.baselines(cfg, tmp_path)["crfsuite"]
+    peer = ner_peers.baselines(cfg, tmp_path)["crfsuite"]
     assert peer["test"]["f1"] == 1.0 and peer["items"]["test"] == [[1, 1, 1], [1, 1, 1]]
     assert peer["chosen"]["c1"] == 0.0  # a huge L1 penalty zeroes the weights: valid F1 drops
     assert [c["valid_score"] for c in peer["chosen"]["candidates"]][1] < 1.0

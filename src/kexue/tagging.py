@@ -9,15 +9,9 @@ softmax, the ablation that shows what the transition matrix adds.
 Long lines are cut into pieces at sentence punctuation before tagging (training and inference
 alike), so batches hold sentences rather than whole paragraphs.
 """
-
 from __future__ import annotations
 
 import dataclasses
-import functools
-import re
-import time
-import unicodedata
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +23,10 @@ from keras import ops
 
 from kexue.batches import SequenceBatches
 from kexue.checkpoint import CheckpointFolder, load_member, save_member
-from kexue.io import atomic_path, read_json, write_json
+from kexue.io import atomic_path, write_json
 from kexue.layers.crf import CRF, viterbi_decode
 from kexue.layers.pooling import ZeroPadding
-from kexue.text.vocab import Vocab
+from kexue.text.tagging_features import LEXICON_IDS, Features, pieces
 from kexue.train import (
     FitConfig,
     build_optimizer,
@@ -42,9 +36,6 @@ from kexue.train import (
     seed_everything,
     write_fit_curves,
 )
-
-_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)]*")
-_CLAUSE_END = re.compile(r"[，、：,:]")
 
 
 @dataclass(frozen=True)
@@ -66,181 +57,6 @@ class TaggerConfig:
     members: int = field(metadata={"min": 1})  # seed ensemble: emissions and transitions averaged
     inference_dtype: Literal["float32", "bfloat16"]  # compute type of evaluation and the CLI
     fit: FitConfig
-
-
-@functools.lru_cache(maxsize=65536)
-def normalise_char(ch: str) -> str:
-    """The lookup form of a character: NFKC (full-width digits and letters → ASCII), lower case.
-    The text itself is never changed; only the vocabulary sees this form."""
-    return unicodedata.normalize("NFKC", ch).lower() or ch
-
-
-def pieces(text: str, maxlen: int) -> list[tuple[int, int]]:
-    """Cut ``text`` into ``(start, end)`` pieces of at most ``maxlen`` characters: after
-    sentence-final punctuation, then (for long sentences) after clause punctuation, then hard."""
-    out: list[tuple[int, int]] = []
-    start = 0
-    cuts = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
-    for cut in cuts:
-        if cut <= start:
-            continue
-        _cut_long(text, start, cut, maxlen, out)
-        start = cut
-    return out
-
-
-def _cut_long(text: str, start: int, end: int, maxlen: int, out: list[tuple[int, int]]) -> None:
-    while end - start > maxlen:
-        window = text[start : start + maxlen]
-        clause = [m.end() for m in _CLAUSE_END.finditer(window)]
-        cut = start + (clause[-1] if clause and clause[-1] > maxlen // 4 else maxlen)
-        out.append((start, cut))
-        start = cut
-    if end > start:
-        out.append((start, end))
-
-
-def char_bigrams(chars: Sequence[str]) -> list[str]:
-    """The bigram starting at each character; the last pairs with an end marker."""
-    return [a + b for a, b in zip(chars, [*chars[1:], "</s>"], strict=True)]
-
-
-LEXICON_LENGTHS = (2, 3, 4, 5, 6)  # the last one stands for "this long or longer" (up to 8)
-_LONGEST_LEXICON_WORD = 8
-
-
-@functools.lru_cache(maxsize=65536)
-def lexicon_char(ch: str) -> str:
-    """One character per position for lexicon matching: the normalised form when it is a
-    single character (full-width → ASCII), else the character itself."""
-    norm = normalise_char(ch)
-    return norm if len(norm) == 1 else ch
-
-
-def lexicon_prefixes(lexicon: set[str]) -> frozenset[str]:
-    """Every prefix (2 characters or more) of a lexicon word: lets the scan stop early."""
-    return frozenset(w[:m] for w in lexicon for m in range(2, len(w) + 1))
-
-
-def lexicon_codes(text: str, lexicon: set[str], prefixes: frozenset[str] | None = None) -> np.ndarray:
-    """Per character, which lexicon words start and end at it, by length (2, 3, 4, 5, 6-8): two
-    bits per length, packed into one id in 1..1024 (0 is padding). ``text`` and the lexicon
-    are in :func:`lexicon_char` form.
-
-    Why: a dictionary feature tells the network where known words could begin and end, which
-    a window of character embeddings sees only indirectly; segmenters have long used it (e.g.
-    Zhang, Zhang & Fu 2018, "Neural Networks Incorporating Dictionaries for Chinese Word
-    Segmentation")."""
-    n = len(text)
-    prefixes = lexicon_prefixes(lexicon) if prefixes is None else prefixes
-    sizes = range(2, _LONGEST_LEXICON_WORD + 1)
-    starts = np.zeros((n + _LONGEST_LEXICON_WORD, len(sizes)), dtype=bool)  # word of size m at i
-    for i in range(n - 1):
-        for k, m in enumerate(sizes):
-            piece = text[i : i + m]
-            if len(piece) < m or piece not in prefixes:
-                break  # no lexicon word starts with this piece (or the text ends)
-            if piece in lexicon:
-                starts[i, k] = True
-    ends = np.zeros_like(starts)  # word of size m ending at j = starting at j - m + 1
-    for k, m in enumerate(sizes):
-        ends[m - 1 :, k] = starts[: len(starts) - m + 1, k]
-    starts, ends = starts[:n], ends[:n]
-    last = len(LEXICON_LENGTHS) - 1  # sizes from LEXICON_LENGTHS[-1] up share the last bit pair
-    bits = np.zeros(n, dtype=np.int32)
-    for k in range(len(sizes)):
-        slot = min(k, last)
-        bits |= starts[:, k].astype(np.int32) << (2 * slot)
-        bits |= ends[:, k].astype(np.int32) << (2 * slot + 1)
-    return bits + 1
-
-
-LEXICON_IDS = 1 + 4 ** len(LEXICON_LENGTHS)
-
-
-@dataclass
-class Features:
-    """Vocabularies (and the lexicon) that turn a text piece into model inputs: character ids,
-    then bigram ids and lexicon codes when they are on."""
-
-    chars: Vocab
-    bigrams: Vocab | None
-    lexicon: set[str] | None = None
-    dictionary: set[str] | None = None
-    _prefixes: frozenset[str] | None = field(default=None, repr=False)
-    _dictionary_prefixes: frozenset[str] | None = field(default=None, repr=False)
-
-    @classmethod
-    def build(cls, texts: Sequence[str], cfg: TaggerConfig,
-              words: Sequence[Sequence[str]] = ()) -> Features:
-        norm = [[normalise_char(c) for c in t] for t in texts]
-        chars = Vocab.build(norm, min_count=cfg.min_count)
-        pairs = Vocab.build((char_bigrams(n) for n in norm), min_count=cfg.bigram_min_count) \
-            if cfg.bigrams else None
-        lexicon = None
-        if cfg.lexicon_min_count:
-            counts = Counter("".join(map(lexicon_char, w)) for line in words for w in line)
-            lexicon = {w for w, c in counts.items() if c >= cfg.lexicon_min_count and len(w) > 1}
-        dictionary = jieba_dictionary() if cfg.dictionary == "jieba" else None
-        return cls(chars, pairs, lexicon, dictionary)
-
-    def encode(self, text: str) -> tuple[np.ndarray, ...]:
-        norm = [normalise_char(c) for c in text]
-        out = [self.chars.encode(norm)]
-        if self.bigrams is not None:
-            out.append(self.bigrams.encode(char_bigrams(norm)))
-        lexical = "".join(map(lexicon_char, text))
-        if self.lexicon is not None:
-            if self._prefixes is None:
-                self._prefixes = lexicon_prefixes(self.lexicon)
-            out.append(lexicon_codes(lexical, self.lexicon, self._prefixes))
-        if self.dictionary is not None:
-            if self._dictionary_prefixes is None:
-                self._dictionary_prefixes = lexicon_prefixes(self.dictionary)
-            out.append(lexicon_codes(lexical, self.dictionary, self._dictionary_prefixes))
-        return tuple(out)
-
-    def save(self, model_dir: Path) -> None:
-        self.chars.save(model_dir / "vocab.json")
-        if self.bigrams is not None:
-            self.bigrams.save(model_dir / "bigram_vocab.json")
-        if self.lexicon is not None:
-            write_json(model_dir / "lexicon.json", sorted(self.lexicon), indent=None)
-        if self.dictionary is not None:
-            write_json(model_dir / "dictionary.json", sorted(self.dictionary), indent=None)
-
-    @classmethod
-    def load(cls, model_dir: Path) -> Features:
-        bigrams, lexicon = model_dir / "bigram_vocab.json", model_dir / "lexicon.json"
-        dictionary = model_dir / "dictionary.json"
-        return cls(Vocab.load(model_dir / "vocab.json"),
-                   Vocab.load(bigrams) if bigrams.is_file() else None,
-                   set(read_json(lexicon)) if lexicon.is_file() else None,
-                   set(read_json(dictionary)) if dictionary.is_file() else None)
-
-
-def jieba_dictionary() -> set[str]:
-    """The words of 2 to 8 characters in jieba 0.42's own dictionary (``jieba/dict.txt``, about
-    350k entries), in :func:`lexicon_char` form.
-
-    Why: the training month has no entry for a new name or term (中非, 邱县, 石斑鱼 are test-month
-    words missed by the model without it); a general word list says where such words could be,
-    and the network learns how far to trust it against the PKU standard, which splits some of
-    jieba's longer entries. The list ships with the model (``dictionary.json``), so inference
-    does not need jieba."""
-    import jieba
-
-    path = Path(jieba.__file__).parent / "dict.txt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: reinstall jieba (pip install jieba==0.42.1) "
-                                "or set dictionary: none")
-    words = set()
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            word = "".join(map(lexicon_char, line.split(" ", 1)[0]))
-            if 2 <= len(word) <= _LONGEST_LEXICON_WORD:
-                words.add(word)
-    return words
 
 
 def build_model(cfg: TaggerConfig, num_tags: int, vocab_size: int, bigram_vocab_size: int,
@@ -472,123 +288,3 @@ def train_tagger(cfg: TaggerConfig, family: str, tag_names: Sequence[str],
     if resume_dir is not None:  # only now: a kill before this point resumes from the members
         CheckpointFolder(resume_dir).discard()
     return info
-
-
-class Tagger:
-    """A trained tagger: texts in, one tag per character out (Viterbi for the CRF head)."""
-
-    def __init__(self, model_dir: str | Path, batch_chars: int = 16384, family: str = "segment"):
-        model_dir = Path(model_dir)
-        for name in ("model.keras", "vocab.json", "tags.json", "train_info.json"):
-            if not (model_dir / name).is_file():
-                raise FileNotFoundError(f"{model_dir / name} not found: train the model first "
-                                        f"(`dvc repro train@{family}`)")
-        # compile=False: the CRF loss is a bound method of the layer, not a saved object, and
-        # inference needs no optimizer
-        self.model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True,
-                                             compile=False)
-        self.features = Features.load(model_dir)
-        self.tag_names: list[str] = read_json(model_dir / "tags.json")
-        self.info = read_json(model_dir / "train_info.json")
-        if self.info["config"].get("inference_dtype") == "bfloat16":
-            self.model = _in_bfloat16(self.model, self.info["config"])
-        self.maxlen = self.info["config"]["maxlen"]
-        self.crf = self.info["config"]["head"] == "crf"
-        self.transitions = (ops.convert_to_numpy(self.model.get_layer("crf").transitions)
-                            if self.crf else None)
-        self.batch_chars = batch_chars
-        self._forward: Callable | None = None
-
-    def _scores(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-        if self._forward is None:
-            import tensorflow as tf
-
-            self._forward = tf.function(lambda x: self.model(x, training=False),
-                                        reduce_retracing=True)
-        x = inputs if len(inputs) > 1 else inputs[0]
-        return self._forward(x).numpy().astype(np.float32)
-
-    def tag(self, texts: Sequence[str]) -> list[list[str]]:
-        """One tag name per character of each text (whitespace characters included)."""
-        spans = [(i, s, e) for i, text in enumerate(texts) for s, e in pieces(text, self.maxlen)]
-        encoded = [self.features.encode(texts[i][s:e]) for i, s, e in spans]
-        order = sorted(range(len(spans)), key=lambda k: (spans[k][2] - spans[k][1], k))
-        result = [[""] * len(t) for t in texts]
-        size_of = [e - s for _, s, e in spans]
-        start = 0
-        while start < len(order):
-            # sorted by length, so the piece just added is the batch's longest
-            end = start + 1
-            while end < len(order) and (end - start + 1) * size_of[order[end]] <= self.batch_chars:
-                end += 1
-            chunk = order[start:end]
-            longest = size_of[chunk[-1]]
-            lengths = np.array([spans[k][2] - spans[k][1] for k in chunk])
-            inputs = tuple(_pad_to([encoded[k][j] for k in chunk], longest)
-                           for j in range(len(encoded[chunk[0]])))
-            scores = self._scores(inputs)  # (batch, T, num_tags)
-            if self.crf:
-                paths = viterbi_decode(scores, self.transitions, lengths)
-            else:
-                paths = [scores[b, : lengths[b]].argmax(-1) for b in range(len(chunk))]
-            for k, path in zip(chunk, paths, strict=True):
-                i, s, _ = spans[k]
-                result[i][s : s + len(path)] = [self.tag_names[t] for t in path]
-            start += len(chunk)
-        return result
-
-    def throughput(self, texts: Sequence[str]) -> dict:
-        """Characters per second of :meth:`tag` on ``texts`` (after one warm-up call)."""
-        self.tag(texts[: min(len(texts), 64)])
-        begin = time.perf_counter()
-        self.tag(texts)
-        seconds = time.perf_counter() - begin
-        chars = sum(len(t) for t in texts)
-        return {"chars": chars, "seconds": round(seconds, 3),
-                "chars_per_second": round(chars / seconds, 1)}
-
-
-def _in_bfloat16(model: keras.Model, config: dict) -> keras.Model:
-    """The same network computing in bfloat16 (weights kept in float32). On CPUs with bfloat16
-    matrix units (AVX512-BF16 / AMX) oneDNN runs the convolutions several times faster; the
-    decoded tags change only where two paths score within bfloat16 rounding."""
-    from kexue.config import parse
-
-    optimizer = config["fit"]["optimizer"]  # JSON turned the schedule's step keys into strings
-    optimizer = {**optimizer, "schedule": {int(k): v for k, v in optimizer["schedule"].items()}}
-    config = {**config, "fit": {**config["fit"], "optimizer": optimizer}}
-    cfg = parse(TaggerConfig, config, "train_info.config")
-    members = [layer for layer in model.layers if isinstance(layer, keras.Model)] or [model]
-    sizes = {"num_tags": members[0].get_layer("tag_scores").units,
-             "vocab_size": members[0].get_layer("char_embedding").input_dim,
-             "bigram_vocab_size": (members[0].get_layer("bigram_embedding").input_dim
-                                   if cfg.bigrams else 0)}
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
-        copies = []
-        for member in members:
-            copy = build_model(cfg, name=member.name, **sizes)
-            copy.set_weights(member.get_weights())
-            copies.append(copy)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    if len(copies) == 1:
-        return copies[0]
-    return average_members(copies, cfg.head == "crf", model.name)
-
-
-def tag_confusion_rows(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
-                       stride: int = 50) -> list[dict]:
-    """``{"actual", "predicted"}`` rows for DVC's confusion plot from every ``stride``-th
-    character (the full test set would be ~170k rows in git)."""
-    pairs = [(g, p) for gs, ps in zip(gold, predicted, strict=True)
-             for g, p in zip(gs, ps, strict=True)]
-    return [{"actual": g, "predicted": p} for g, p in pairs[::stride]]
-
-
-def _pad_to(arrays: list[np.ndarray], length: int) -> np.ndarray:
-    out = np.zeros((len(arrays), length), dtype=np.int32)
-    for row, array in enumerate(arrays):
-        out[row, : len(array)] = array
-    return out

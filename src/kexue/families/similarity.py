@@ -12,28 +12,8 @@ softmax on its own paraphrase groups.
 Here a class is a People's Daily article of the training months' share (stage
 `prepare_articles`) and its members are its headline and body sentences: sentences of one
 article should lie close together. Evaluation is retrieval on the held-out articles of a split
-(valid, test), each article standing as its lead sentence (first body sentence), with two query
-sets (top-1/5/10, MRR for each):
-
-* headline → lead (``top1`` …): the query is an article's headline, the gold candidate its own
-  lead. One query per article, ~265 per split: too few to separate systems that differ by a
-  point or two (one query is 0.38 points).
-* body sentence → article (``sentence_top1`` …, :func:`sentence_queries`): every distinct body
-  sentence of at least :data:`SENTENCE_MIN_CHARS` characters is a query, its own article the
-  gold, the candidates the same leads. The query sentence is taken out of its own article's
-  representation, so the task is never an exact-match lookup: when the query *is* the lead,
-  its article stands as its next sentence for that query (the article's lead once the query is
-  removed; an article with nothing left gives no query), and a sentence found in more than one
-  article of the split (a byline, a stock phrase) is no query — it names none of them. ~3.6k
-  queries per split.
-
-The per-query top-1 of the sentence set drives the ``comparison`` block (kexue against the
-peer strongest on valid, paired bootstrap): more than ten times the queries of the headline
-set narrow the 95% interval three- to five-fold. The headline → lead figures are still reported
-beside it. Peers score the same queries and candidates (`baselines@similarity`): TF-IDF over character
-n-grams (cosine), BM25 (``bm25s``, :mod:`kexue.peers.bm25`) over characters and/or bigrams, and
-this network retrained with m = 0 (softmax over s·cos θ) in that stage. Their settings are
-chosen on valid by the sentence set (top-1, then MRR); test is scored once, for the choice.
+(valid, test), headline → lead and body sentence → article (:mod:`kexue.retrieval`). The peers
+(:mod:`kexue.peers.similarity`) include this network retrained with m = 0 (softmax over s·cos θ).
 kexue's own best epoch (and the ablation's) is still picked on the valid headline → lead top-1,
 as the network was tuned (see ``train``).
 
@@ -58,9 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +48,6 @@ import keras
 import numpy as np
 
 from kexue.batches import SequenceBatches, pad
-from kexue.config import require_network
 from kexue.corpora.prepared_articles import load_articles
 from kexue.io import atomic_path, read_json, require_files, write_json
 from kexue.layers.margin import (
@@ -82,11 +59,16 @@ from kexue.layers.margin import (
 )
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.losses import AMSoftmaxLoss
+from kexue.retrieval import (
+    members,
+    queries_and_candidates,
+    rank_rows,
+    retrieval_metrics,
+    split_retrieval,
+)
 from kexue.text.vocab import Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
-TOP_K = (1, 5, 10)
-SENTENCE_MIN_CHARS = 6  # shorter body sentences are no queries (fixed: not a training choice)
 QUERY_CHUNK = 512  # queries encoded at once when scoring
 
 
@@ -115,72 +97,6 @@ class Config:
 
 
 # --- data ---------------------------------------------------------------------------------
-
-
-def members(articles: Sequence[dict], min_chars: int, body_sentences: int = 0
-            ) -> tuple[list[str], np.ndarray]:
-    """(sentences, class ids): each article's headline and its body sentences of at least
-    ``min_chars`` characters, labelled with the article's index. ``body_sentences`` = k > 0
-    keeps the lead (whatever its length) and the next k − 1 of those body sentences only: the
-    group the retrieval asks for, a headline and the sentences that open its article."""
-    texts, labels = [], []
-    for label, article in enumerate(articles):
-        body = [s for s in article["sentences"] if len(s) >= min_chars]
-        if body_sentences:
-            lead = article["lead"]
-            body = [lead, *[s for s in body if s != lead][: body_sentences - 1]]
-        group = [article["headline"], *body]
-        texts.extend(group)
-        labels.extend([label] * len(group))
-    return texts, np.asarray(labels, dtype=np.int32)
-
-
-def queries_and_candidates(articles: Sequence[dict]) -> tuple[list[str], list[str]]:
-    """Headlines (queries) and lead sentences (candidates); query i's answer is candidate i."""
-    return [a["headline"] for a in articles], [a["lead"] for a in articles]
-
-
-@dataclass(frozen=True)
-class SentenceQueries:
-    """Body sentence → article retrieval on one split (see the module doc). ``candidates`` are
-    every article's lead, then the stand-ins (an article's next sentence, for the query that is
-    its lead); ``columns[i, j]`` is the candidate that stands for article j in query i's
-    ranking, ``gold[i]`` the query's own article."""
-
-    queries: list[str]
-    gold: np.ndarray  # (queries,) article index
-    candidates: list[str]
-    columns: np.ndarray  # (queries, articles) candidate index
-
-    def gather(self, scores: np.ndarray) -> np.ndarray:
-        """(queries, articles) scores out of (queries, candidates) scores."""
-        return np.take_along_axis(np.asarray(scores), self.columns, axis=1)
-
-
-def sentence_queries(articles: Sequence[dict], min_chars: int = SENTENCE_MIN_CHARS) -> SentenceQueries:
-    """Each distinct body sentence of at least ``min_chars`` characters that occurs in no other
-    article of ``articles``, as a query whose answer is its own article. An article stands as its
-    lead; for the query that is the lead, as its first sentence other than the query (an article
-    with none gives no such query)."""
-    found_in = Counter(s for a in articles for s in {*a["sentences"], a["lead"]})
-    candidates = [a["lead"] for a in articles]
-    queries, gold, stand_ins = [], [], {}  # stand_ins: query index → candidate index
-    for index, article in enumerate(articles):
-        for sentence in dict.fromkeys(article["sentences"]):
-            if len(sentence) < min_chars or found_in[sentence] > 1:
-                continue
-            if sentence == article["lead"]:
-                rest = [s for s in article["sentences"] if s != sentence]
-                if not rest:
-                    continue
-                stand_ins[len(queries)] = len(candidates)
-                candidates.append(rest[0])
-            queries.append(sentence)
-            gold.append(index)
-    columns = np.tile(np.arange(len(articles)), (len(queries), 1))
-    for query, candidate in stand_ins.items():
-        columns[query, gold[query]] = candidate
-    return SentenceQueries(queries, np.asarray(gold, dtype=np.int64), candidates, columns)
 
 
 def char_bigrams(chars: list[str]) -> list[str]:
@@ -232,63 +148,6 @@ class SentenceBatches(SequenceBatches):
                    for inp in self.inputs)
         x = xs if self.multi else xs[0]
         return (x,) if self.labels is None else (x, self.labels[idx])
-
-
-# --- metrics ------------------------------------------------------------------------------
-
-
-def gold_ranks(scores: np.ndarray, gold: np.ndarray | None = None) -> np.ndarray:
-    """1-based rank of query i's gold candidate (column ``gold[i]``; by default column i) in
-    ``scores`` (queries, candidates). Ties count against the query (a candidate scoring the same
-    as the gold one ranks above it), so a method that scores everything equal gets no credit for
-    the order of the list."""
-    scores = np.asarray(scores, dtype=np.float64)
-    rows = np.arange(len(scores))
-    gold_score = scores[rows, rows if gold is None else np.asarray(gold)][:, None]
-    return 1 + (scores > gold_score).sum(axis=1) + (scores == gold_score).sum(axis=1) - 1
-
-
-def retrieval_metrics(scores: np.ndarray, gold: np.ndarray | None = None) -> dict:
-    """top-k accuracy (gold within the first k) and mean reciprocal rank of the gold."""
-    ranks = gold_ranks(scores, gold)
-    out = {f"top{k}": round(float((ranks <= k).mean()), 4) for k in TOP_K}
-    out["mrr"] = round(float((1.0 / ranks).mean()), 4)
-    out["queries"] = int(len(ranks))
-    out["candidates"] = int(scores.shape[1])
-    return out
-
-
-def top1_items(scores: np.ndarray, gold: np.ndarray | None = None) -> list[int]:
-    """1 where a query's gold candidate ranks first, else 0: the per-query statistics of the
-    paired bootstrap (their mean is ``top1``)."""
-    return (gold_ranks(scores, gold) <= 1).astype(int).tolist()
-
-
-def split_retrieval(articles: Sequence[dict], score) -> tuple[dict, list[int]] | dict:
-    """Both query sets of one split scored by ``score(queries, candidates)`` → (queries,
-    candidates) scores: the headline → lead metrics, the body sentence → article ones (keys
-    ``sentence_…``), and the sentence set's per-query top-1 (the comparison's items). A ``score``
-    that returns several named score matrices gets a dict of such pairs."""
-    queries, candidates = queries_and_candidates(articles)
-    by_sentence = sentence_queries(articles)
-    headline = score(queries, candidates)
-    sentence = score(by_sentence.queries, by_sentence.candidates)
-
-    def one(headline_scores: np.ndarray, sentence_scores: np.ndarray) -> tuple[dict, list[int]]:
-        metrics = retrieval_metrics(headline_scores)
-        per_article = by_sentence.gather(sentence_scores)  # (queries, articles)
-        metrics.update({f"sentence_{k}": v
-                        for k, v in retrieval_metrics(per_article, by_sentence.gold).items()})
-        return metrics, top1_items(per_article, by_sentence.gold)
-
-    if isinstance(headline, dict):
-        return {name: one(headline[name], sentence[name]) for name in headline}
-    return one(headline, sentence)
-
-
-def _selection_key(metrics: dict) -> tuple[float, float]:
-    """What valid ranks peer settings by: the sentence set (the comparison's), top-1 then MRR."""
-    return metrics["sentence_top1"], metrics["sentence_mrr"]
 
 
 # --- model --------------------------------------------------------------------------------
@@ -508,15 +367,6 @@ class SentenceEncoder:
         return [(int(i), float(scores[i])) for i in order]
 
 
-def _rank_rows(scores: np.ndarray) -> list[dict]:
-    """Per test query, where its own lead ranked (for the stage's plot file)."""
-    buckets = []
-    for rank in gold_ranks(scores):
-        bucket = ("1" if rank == 1 else "2-5" if rank <= 5 else "6-10" if rank <= 10 else ">10")
-        buckets.append({"actual": "own lead", "predicted": f"rank {bucket}"})
-    return buckets
-
-
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     """Headline → lead and body sentence → article retrieval on test and valid by cosine of the
     sentence vectors; the per-query items (for the comparison) are the sentence set's."""
@@ -530,7 +380,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
             start = time.perf_counter()
             scores = model.scores(queries, candidates)  # (queries, candidates)
             seconds, sentences = time.perf_counter() - start, len(queries) + len(candidates)
-            rows = _rank_rows(scores)
+            rows = rank_rows(scores)
         metrics[split], metrics["items"][split] = split_retrieval(articles, model.scores)
         if is_hybrid(model.encoder):  # each part alone, to show what the whole owes to each
             for part, (part_metrics, _) in split_retrieval(articles, model.part_scores).items():
@@ -546,118 +396,3 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     metrics["classes"] = info["classes"]
     metrics["train_examples"] = info["train_examples"]
     return metrics, rows
-
-
-# --- peers --------------------------------------------------------------------------------
-
-
-def bm25_terms(text: str, terms: str) -> list[str]:
-    """The terms BM25 indexes: characters, character bigrams, or both."""
-    chars = characters(text)
-    out = []
-    if terms in ("chars", "both"):
-        out.extend(chars)
-    if terms in ("bigrams", "both"):
-        out.extend(a + b for a, b in zip(chars, chars[1:], strict=False))
-    return out
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    tfidf_ngram_max: list[int]  # TF-IDF character n-grams 1..n; each n is tried, the best on valid kept
-    tfidf_min_df: int = field(metadata={"min": 1})  # n-grams in fewer training texts are dropped
-    bm25_terms: list[Literal["chars", "bigrams", "both"]]  # tried on valid, the best kept
-    bm25_k1: list[float]  # BM25 term-frequency saturation: each tried on valid (with each b, terms)
-    bm25_b: list[float]  # BM25 length normalisation, in [0, 1]: likewise
-    margin_ablation: bool  # retrain the `similarity` network with margin 0 (softmax over s·cos θ)
-
-
-def _pick_on_valid(options: dict, articles: dict) -> tuple[str, dict]:
-    """``options``: name → score function (queries, candidates) → scores. Every option is scored
-    on valid; the one best there (sentence set top-1, then MRR) is scored once on test. Returns
-    its name and ``{"test", "valid", "items", "valid_by_option"}`` (each option's valid
-    sentence set top-1)."""
-    valid = {name: split_retrieval(articles["valid"], score) for name, score in options.items()}
-    best = max(valid, key=lambda name: _selection_key(valid[name][0]))
-    test_metrics, test_items = split_retrieval(articles["test"], options[best])
-    return best, {"test": test_metrics, "valid": valid[best][0],
-                  "items": {"valid": valid[best][1], "test": test_items},
-                  "valid_by_option": {name: result[0]["sentence_top1"]
-                                      for name, result in valid.items()}}
-
-
-def fit_tfidf(train_texts: Sequence[str], ngram_max: int, min_df: int):
-    """The TF-IDF peer: character n-grams 1..``ngram_max``, sublinear tf, idf from
-    ``train_texts`` (the training articles, as the network learns), rows L2-normalised."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(analyzer="char", ngram_range=(1, ngram_max), min_df=min_df,
-                           sublinear_tf=True).fit(train_texts)
-
-
-def tfidf_scores(vectorizer, queries: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
-    """(queries, candidates) cosines of the TF-IDF vectors."""
-    return np.asarray((vectorizer.transform(queries) @ vectorizer.transform(candidates).T).todense())
-
-
-def bm25_scores(queries: Sequence[str], candidates: Sequence[str], terms: str, k1: float,
-                b: float) -> np.ndarray:
-    """(queries, candidates) BM25 scores (``bm25s``), the candidates being the collection."""
-    from kexue.peers import bm25
-
-    return bm25.scores([bm25_terms(c, terms) for c in candidates],
-                       [bm25_terms(q, terms) for q in queries], k1, b)
-
-
-def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | None = None,
-              network: Config | None = None) -> dict:
-    """The peers on the same queries and candidates (both query sets); every choice among their
-    settings is made on valid only, and test is scored once, for the choice."""
-    data_dir = Path(data_dir)
-    articles = {s: load_articles(data_dir, s) for s in ("test", "valid")}
-    peers: dict = {}
-
-    if cfg.tfidf_ngram_max:
-        start = time.perf_counter()
-        train_texts = members(load_articles(data_dir, "train"), 1)[0]
-        vectorizers: dict = {}
-
-        def tfidf(ngram_max: int):
-            def score(queries, candidates):
-                if ngram_max not in vectorizers:
-                    vectorizers[ngram_max] = fit_tfidf(train_texts, ngram_max, cfg.tfidf_min_df)
-                return tfidf_scores(vectorizers[ngram_max], queries, candidates)
-            return score
-
-        best, peers["tfidf_char"] = _pick_on_valid(
-            {str(n): tfidf(n) for n in cfg.tfidf_ngram_max}, articles)
-        peers["tfidf_char"]["chosen"] = {"ngram_max": int(best),
-                                         "features": len(vectorizers[int(best)].vocabulary_)}
-        peers["tfidf_char"]["seconds"] = round(time.perf_counter() - start, 2)
-
-    if cfg.bm25_terms:
-        start = time.perf_counter()
-        grid = {f"{terms} k1={k1:g} b={b:g}": (terms, k1, b)
-                for terms in cfg.bm25_terms for k1 in cfg.bm25_k1 for b in cfg.bm25_b}
-
-        def bm25(terms: str, k1: float, b: float):
-            return lambda queries, candidates: bm25_scores(queries, candidates, terms, k1, b)
-
-        best, peers["bm25"] = _pick_on_valid({name: bm25(*option) for name, option in grid.items()},
-                                             articles)
-        terms, k1, b = grid[best]
-        peers["bm25"]["chosen"] = {"terms": terms, "k1": k1, "b": b}
-        peers["bm25"]["seconds"] = round(time.perf_counter() - start, 2)
-
-    if cfg.margin_ablation:
-        net = dataclasses.replace(require_network(network, "similarity"), margin=0.0)
-        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-            info = train(net, data_dir, Path(tmp) / "model", None, None, family="similarity_m0")
-            metrics, _ = evaluate(Path(tmp) / "model", data_dir)
-        peers["softmax_m0"] = {"test": metrics["test"], "valid": metrics["valid"],
-                               "items": {s: metrics["items"][s] for s in ("valid", "test")},
-                               "train_seconds": info["train_seconds"],
-                               "epochs_run": info["epochs_run"], "best_epoch": info["best_epoch"]}
-        if "parts" in metrics:  # the margin acts on the learnt part: its figures alone too
-            peers["softmax_m0"]["parts"] = metrics["parts"]
-    return peers
