@@ -278,6 +278,21 @@ def test_generate_errors_clearly(tmp_path, capsys):
         cli.main(["generate", "pixelcnn", "--out", str(tmp_path / "g.png")])
 
 
+def test_fid_features_and_a_known_floor(fake_setup):
+    from kexue.corpora.fashion_mnist import load_split
+    from kexue.families.image import load_classifier
+
+    _, data, classifier = fake_setup
+    extractor = gen.feature_extractor(load_classifier(classifier)[0])
+    images = load_split(data, "test")[0]
+    eager = np.concatenate([keras.ops.convert_to_numpy(extractor(images[i:i + 7], training=False))
+                            for i in range(0, len(images), 7)])
+    np.testing.assert_allclose(gen.image_features(extractor, images, batch_size=7), eager, rtol=1e-6)
+    scorer = gen.FidScorer(classifier, data)
+    known = gen.FidScorer(classifier, data, floor=scorer.floor())
+    assert known.floor() == scorer.floor() and known(images[:20]) == scorer(images[:20])
+
+
 def test_gaussian_mixture_peer(fake_setup, tmp_path):
     _, data, classifier = fake_setup
     cfg = gen.BaselineConfig(components={"diag": [1, 2]}, reg_covar=1e-4, max_train=0,
@@ -319,6 +334,17 @@ def test_fid_comparison_known_cases():
         assert part["ci95"][0] < part["delta"] < part["ci95"][1] < 0  # clearly ahead: CI excludes 0
     tie = gen.fid_comparison(real, same, rng.standard_normal((400, 3)), "peer", resamples=200, seed=0)
     assert tie["test"]["ci95"][0] < 0 < tie["test"]["ci95"][1]  # two draws of the same law: a tie
+
+
+def test_resample_moments_are_those_of_the_repeated_rows():
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((50, 4)) * 0.05 + 0.3
+    counts = rng.multinomial(50, np.full(50, 1 / 50))  # some rows twice or more, some not at all
+    mean, cov = gen.feature_moments(np.repeat(features, counts, axis=0))
+    centre = features.mean(axis=0)
+    shift, got = gen._weighted_moments(features - centre, counts)
+    np.testing.assert_allclose(centre + shift, mean, rtol=1e-12)
+    np.testing.assert_allclose(got, cov, rtol=1e-10, atol=1e-16)
 
 
 def test_vae_samples_are_draws_of_the_discretised_logistic():

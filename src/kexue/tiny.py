@@ -48,7 +48,8 @@ def tiny_params(params: dict, **sentiment_overrides) -> dict:
     p["word2vec"].update(dim=8, epochs=1, min_count=1)
     p["glove"].update(dim=8, epochs=1, min_count=1)
     p["baselines"]["word2vec"].update(query_min_count=1, candidate_min_count=1)
-    p["downstream_sentiment"].update(epochs=1)
+    # glove's vectors reach the sentiment model through the same loader as word2vec's
+    p["downstream_sentiment"].update(epochs=1, embeddings=["word2vec", "none"])
     p["ode"]["fit"]["epochs"] = 20
     p["prepare_articles"]["limit_articles"] = 60
     p["similarity"].update(embedding_dim=8, units=8, maxlen=32, bigrams=False, hash_dim=1024,

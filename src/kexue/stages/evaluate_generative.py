@@ -3,7 +3,8 @@
 ``evaluate_generative <vae|nice|gan>``: bits/dim (VAE, NICE) and FMNIST-FID of the samples,
 with the Gaussian-mixture peer merged in and the paired-bootstrap comparison with it (bits/dim
 per image for VAE and NICE, FID with its own bootstrap for the GAN and beside bits/dim for the
-others), the sample grid (and the VAE's latent traversal).
+others), the sample grid (and the VAE's latent traversal); the FID floor (test vs training
+images) is the peer's, which the `gmm` stage computed with the same classifier on the same data.
 ``evaluate_generative gmm``: the peer — a scikit-learn GaussianMixture density on the same
 dequantised data, its test bits/dim and its samples' FMNIST-FID (params ``baselines.generative``).
 
@@ -39,9 +40,13 @@ def evaluate(args: argparse.Namespace) -> int:
     from kexue.families._generative import FidScorer, model_fid_comparison
 
     family = importlib.import_module(f"kexue.families.{args.family}")
-    scorer = FidScorer(args.classifier, args.data) if args.classifier else None
-    metrics = family.evaluate(args.model, args.data, args.classifier, args.plots, scorer=scorer)
     peer = read_json(args.peers) if args.peers else {}
+    # the peer's stage scored the same classifier's floor (test vs train) on the same data: reuse
+    # it rather than run the 60k training images through the classifier again
+    scorer = (FidScorer(args.classifier, args.data,
+                        floor=peer.get("test", {}).get("fid_floor_test_vs_train"))
+              if args.classifier else None)
+    metrics = family.evaluate(args.model, args.data, args.classifier, args.plots, scorer=scorer)
     if "nll_bits_per_dim" in metrics["test"] and "bits_per_dim" in peer.get("test", {}):
         # the mixture's bits/dim is an exact NLL: name it as the VAE's so the tables line it up
         peer = {**peer, "test": {"nll_bits_per_dim": peer["test"]["bits_per_dim"], **peer["test"]}}
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="data/raw/fashion_mnist")
     parser.add_argument("--model", help="models/<family> (not for gmm)")
     parser.add_argument("--classifier", default="models/image", help="the image family's model (FID features)")
-    parser.add_argument("--peers", default="", help="the JSON written by `evaluate_generative gmm`")
+    parser.add_argument("--peers", default="", help="the JSON written by `evaluate_generative gmm` (with the same --classifier and --data: its FID floor is reused)")
     parser.add_argument("--out", required=True, help="metrics/<family>.json, or the peer's JSON")
     parser.add_argument("--plots", default="", help="plots/<family>/ for the PNGs")
     parser.add_argument("--samples", default="", help="gmm: where to keep its samples (.npy) for the FID comparisons")
