@@ -25,6 +25,7 @@ from kexue.batches import SequenceBatches
 from kexue.checkpoint import CheckpointFolder, load_member, save_member
 from kexue.io import atomic_path, write_json
 from kexue.layers.crf import CRF, viterbi_decode
+from kexue.layers.inputs import char_embeddings
 from kexue.layers.pooling import ZeroPadding
 from kexue.text.tagging_features import LEXICON_IDS, Features, pieces
 from kexue.train import (
@@ -64,15 +65,10 @@ def build_model(cfg: TaggerConfig, num_tags: int, vocab_size: int, bigram_vocab_
     """Embeddings → encoder → per-character tag scores (+ CRF). The output is the emission
     scores (CRF head) or the tag probabilities (softmax head), shape (batch, T, num_tags)."""
     recurrent = cfg.encoder == "bilstm"
-    ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, T)
-    inputs = [ids]
-    x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=recurrent,
-                               name="char_embedding")(ids)  # (batch, T, dim)
-    if cfg.bigrams:
-        pair_ids = keras.Input(shape=(None,), dtype="int32", name="bigram_ids")  # (batch, T)
-        inputs.append(pair_ids)
-        pairs = keras.layers.Embedding(bigram_vocab_size, cfg.embedding_dim, mask_zero=recurrent,
-                                       name="bigram_embedding")(pair_ids)  # (batch, T, dim)
+    inputs, x, pairs = char_embeddings(vocab_size, bigram_vocab_size, cfg.embedding_dim,
+                                       cfg.bigrams, mask_zero=recurrent)
+    ids = inputs[0]  # (batch, T) character ids
+    if pairs is not None:
         x = keras.layers.Concatenate(name="char_and_bigram")([x, pairs])  # (batch, T, 2 dim)
     if cfg.lexicon_min_count:
         codes = keras.Input(shape=(None,), dtype="int32", name="lexicon_codes")  # (batch, T)

@@ -35,6 +35,7 @@ import numpy as np
 from kexue.batches import SequenceBatches
 from kexue.corpora.tag_labels import LABEL_NAMES, LABELS, label_counts, load_split
 from kexue.io import atomic_path, read_json, write_json
+from kexue.layers.inputs import char_embeddings
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D, ZeroPadding
 from kexue.metrics import line_counts, micro_f1, multilabel_scores, tune_threshold
 from kexue.text.vocab import Vocab, characters
@@ -85,15 +86,10 @@ def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
                 name: str = "multilabel") -> keras.Model:
     """Characters (+ bigrams) → encoder → masked max over time → one logit per label."""
     recurrent = cfg.encoder == "bigru"
-    ids = keras.Input(shape=(None,), dtype="int32", name="char_ids")  # (batch, T)
-    inputs = [ids]
-    x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=recurrent,
-                               name="char_embedding")(ids)  # (batch, T, dim)
-    if cfg.bigrams:
-        pair_ids = keras.Input(shape=(None,), dtype="int32", name="bigram_ids")  # (batch, T)
-        inputs.append(pair_ids)
-        pairs = keras.layers.Embedding(bigram_vocab_size, cfg.embedding_dim, mask_zero=recurrent,
-                                       name="bigram_embedding")(pair_ids)  # (batch, T, dim)
+    inputs, x, pairs = char_embeddings(vocab_size, bigram_vocab_size, cfg.embedding_dim,
+                                       cfg.bigrams, mask_zero=recurrent)
+    ids = inputs[0]  # (batch, T) character ids
+    if pairs is not None:
         x = keras.layers.Add(name="char_plus_bigram")([x, pairs])  # (batch, T, dim)
     x = keras.layers.SpatialDropout1D(cfg.dropout, name="embedding_dropout")(x)
     for i in range(cfg.layers):

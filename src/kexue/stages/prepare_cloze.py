@@ -3,15 +3,14 @@ or named entity that occurs again in the article is blanked in one of its senten
 the article is the document), with the POS tags looked up in the raw corpus
 (:mod:`kexue.corpora.cloze`). Keeps the chronological article split of `prepare_articles`."""
 
-import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kexue.config import ConfigError, load_section
+from kexue.config import ConfigError
 from kexue.corpora.cloze import BLANK, build_split, read_corpus, split_counts, tag_articles
-from kexue.corpora.sources import AcquireError, add_no_verify, verify_raw
-from kexue.io import CorruptFileError, atomic_dir, read_jsonl, write_json, write_jsonl
+from kexue.io import read_jsonl
+from kexue.stages import _prepare
 
 
 @dataclass(frozen=True)
@@ -51,32 +50,15 @@ def prepare(params: Params, articles_dir: str | Path, raw_dir: str | Path) -> tu
     return rows, {"splits": counts}
 
 
+def build(args, params: Params):
+    rows, counts = prepare(params, args.articles, args.raw)
+    return rows, counts, {"meta.json": {"answer_tags": params.answer_tags, "blank": BLANK}}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--articles", default="data/prepared/articles")
-    parser.add_argument("--raw", default="data/raw/people_daily")
-    parser.add_argument("--out", default="data/prepared/cloze")
-    parser.add_argument("--metrics", default="metrics/cloze_data.json")
-    add_no_verify(parser)
-    args = parser.parse_args(argv)
-    try:
-        params = load_section("prepare_cloze", Params)
-        if not args.no_verify:
-            verify_raw(args.raw, ["199801.txt"])
-        rows, counts = prepare(params, args.articles, args.raw)
-    except ConfigError as err:
-        print(f"prepare_cloze: {err}", file=sys.stderr)
-        return 2
-    except (AcquireError, CorruptFileError, FileNotFoundError) as err:
-        print(f"prepare_cloze: {err}", file=sys.stderr)
-        return 1
-    with atomic_dir(args.out) as tmp:
-        for name, part in rows.items():
-            write_jsonl(Path(tmp) / f"{name}.jsonl", part)
-        write_json(Path(tmp) / "meta.json", {"answer_tags": params.answer_tags, "blank": BLANK})
-    write_json(args.metrics, counts)
-    print(f"prepare_cloze: {counts['splits']}", file=sys.stderr)
-    return 0
+    return _prepare.run("prepare_cloze", __doc__, Params, ["199801.txt"], build, argv,
+                        raw="data/raw/people_daily", out="data/prepared/cloze",
+                        inputs={"--articles": "data/prepared/articles"})
 
 
 if __name__ == "__main__":

@@ -1,15 +1,11 @@
 """Stage `prepare_people_daily`: People's Daily lines with words, POS and entity spans, split
 chronologically (train, then valid, then test)."""
 
-import argparse
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from kexue.config import ConfigError, load_section
 from kexue.corpora.people_daily import prepare_people_daily
-from kexue.corpora.sources import AcquireError, add_no_verify, verify_raw
-from kexue.io import CorruptFileError, atomic_dir, write_json, write_jsonl
+from kexue.stages import _prepare
 
 
 @dataclass(frozen=True)
@@ -19,32 +15,15 @@ class Params:
     limit_lines: int = field(metadata={"min": 0})
 
 
+def build(args, params: Params):
+    split = prepare_people_daily(args.raw, params.test_fraction, params.valid_fraction,
+                                 params.limit_lines)
+    return _prepare.split_parts(split), split.counts, {}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--raw", default="data/raw/people_daily")
-    parser.add_argument("--out", default="data/prepared/people_daily")
-    parser.add_argument("--metrics", default="metrics/people_daily_data.json")
-    add_no_verify(parser)
-    args = parser.parse_args(argv)
-    try:
-        params = load_section("prepare_people_daily", Params)
-    except ConfigError as err:
-        print(f"prepare_people_daily: {err}", file=sys.stderr)
-        return 2
-    try:
-        if not args.no_verify:
-            verify_raw(args.raw, ["199801.txt"])
-        split = prepare_people_daily(args.raw, params.test_fraction, params.valid_fraction,
-                                     params.limit_lines)
-    except (AcquireError, CorruptFileError, FileNotFoundError) as err:
-        print(f"prepare_people_daily: {err}", file=sys.stderr)
-        return 1
-    with atomic_dir(args.out) as tmp:
-        for name in ("train", "valid", "test"):
-            write_jsonl(Path(tmp) / f"{name}.jsonl", getattr(split, name))
-    write_json(args.metrics, split.counts)
-    print(f"prepare_people_daily: {split.counts['splits']}", file=sys.stderr)
-    return 0
+    return _prepare.run("prepare_people_daily", __doc__, Params, ["199801.txt"], build, argv,
+                        raw="data/raw/people_daily", out="data/prepared/people_daily")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,10 @@
 """Stage `prepare_reviews`: deduplicate the reviews, drop label conflicts, split."""
 
-import argparse
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from kexue.config import ConfigError, load_section
 from kexue.corpora.reviews import LABEL_FILES, prepare_reviews
-from kexue.corpora.sources import AcquireError, add_no_verify, verify_raw
-from kexue.io import CorruptFileError, atomic_dir, write_json, write_jsonl
+from kexue.stages import _prepare
 
 
 @dataclass(frozen=True)
@@ -19,32 +15,15 @@ class Params:
     limit_per_label: int = field(metadata={"min": 0})
 
 
+def build(args, params: Params):
+    split = prepare_reviews(args.raw, params.test_fraction, params.valid_fraction, params.seed,
+                            params.limit_per_label)
+    return _prepare.split_parts(split), split.counts, {}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--raw", default="data/raw/reviews")
-    parser.add_argument("--out", default="data/prepared/reviews")
-    parser.add_argument("--metrics", default="metrics/reviews_data.json")
-    add_no_verify(parser)
-    args = parser.parse_args(argv)
-    try:
-        params = load_section("prepare_reviews", Params)
-    except ConfigError as err:
-        print(f"prepare_reviews: {err}", file=sys.stderr)
-        return 2
-    try:
-        if not args.no_verify:
-            verify_raw(args.raw, LABEL_FILES.values())
-        split = prepare_reviews(args.raw, params.test_fraction, params.valid_fraction, params.seed,
-                                params.limit_per_label)
-    except (AcquireError, CorruptFileError, FileNotFoundError) as err:
-        print(f"prepare_reviews: {err}", file=sys.stderr)
-        return 1
-    with atomic_dir(args.out) as tmp:
-        for name in ("train", "valid", "test"):
-            write_jsonl(Path(tmp) / f"{name}.jsonl", getattr(split, name))
-    write_json(args.metrics, split.counts)
-    print(f"prepare_reviews: {split.counts['splits']}", file=sys.stderr)
-    return 0
+    return _prepare.run("prepare_reviews", __doc__, Params, LABEL_FILES.values(), build, argv,
+                        raw="data/raw/reviews", out="data/prepared/reviews")
 
 
 if __name__ == "__main__":
