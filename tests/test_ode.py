@@ -12,6 +12,7 @@ from scipy.integrate import solve_ivp
 from kexue.config import ConfigError, load_section, parse
 from kexue.families import ode
 from kexue.layers import LearnedInitialState, ODECell, get_ode_system, time_grid
+from kexue.peers import ode as ode_peers
 
 ROOT = Path(__file__).resolve().parents[1]
 LV_TRUE = {"a": 1.0, "b": 0.1, "c": 0.02, "d": 0.5}
@@ -117,7 +118,7 @@ def _config(**changes) -> dict:
 def test_committed_params_are_valid():
     cfg = load_section("ode", ode.Config, ROOT / "params.yaml")
     assert cfg.method in ("euler", "rk4") and cfg.simulate.horizon > cfg.simulate.fit_until
-    load_section("baselines.ode", ode.BaselineConfig, ROOT / "params.yaml")
+    load_section("baselines.ode", ode_peers.BaselineConfig, ROOT / "params.yaml")
 
 
 @pytest.mark.parametrize(
@@ -157,9 +158,9 @@ def test_fit_recovers_lotka_volterra_and_matches_the_scipy_peer():
     assert fits[0] == fits[1]
     for name, true in LV_TRUE.items():
         assert fits[0][name] == pytest.approx(true, rel=0.02), fits[0]
-    peer_cfg = parse(ode.BaselineConfig, {"solver": "DOP853", "rtol": 1e-9, "atol": 1e-9,
+    peer_cfg = parse(ode_peers.BaselineConfig, {"solver": "DOP853", "rtol": 1e-9, "atol": 1e-9,
                                           "diff_step": 1e-5, "max_nfev": 100}, "b")
-    peer = ode.fit_scipy(peer_cfg, problem, cfg.initial_guess)["fitted_params"]
+    peer = ode_peers.fit_scipy(peer_cfg, problem, cfg.initial_guess)["fitted_params"]
     for name, true in LV_TRUE.items():
         assert peer[name] == pytest.approx(true, rel=1e-3), peer
 

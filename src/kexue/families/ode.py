@@ -6,7 +6,7 @@ with SciPy's ``solve_ivp``, observed at random times in [0, fit_until] with Gaus
 parameters (and initial populations) are recovered from a wrong initial guess by gradient descent
 through ``keras.layers.RNN(kexue.layers.ODECell)``: each RNN step is one Euler or RK4 step.
 The peer is what a practitioner would write: ``scipy.optimize.least_squares`` over the same
-residuals, each evaluated by ``solve_ivp``. Both are scored on the held-out range
+residuals, each evaluated by ``solve_ivp`` (:mod:`kexue.peers.ode`). Both are scored on the held-out range
 (fit_until, horizon] (extrapolation) against the noise-free trajectory, and by the relative
 error of each recovered parameter.
 """
@@ -25,7 +25,7 @@ import numpy as np
 from keras import ops
 
 from kexue.comparison import comparison_block
-from kexue.config import ConfigError, require_network
+from kexue.config import ConfigError
 from kexue.io import atomic_path, atomic_write, read_json, write_json
 from kexue.layers.ode import (
     ODE_SYSTEMS,
@@ -105,7 +105,7 @@ def validate(cfg: Config, where: str = "ode") -> None:
                    f"a value > simulate.fit_until ({cfg.simulate.fit_until})")
 
 
-def _ordered(system: ODESystem, values: dict[str, float]) -> list[float]:
+def ordered_params(system: ODESystem, values: dict[str, float]) -> list[float]:
     return [float(values[name]) for name in system.param_names]
 
 
@@ -133,7 +133,7 @@ def simulate(cfg: Config) -> dict:
     rng = np.random.default_rng(sim.seed)
     obs_times = np.concatenate([[0.0], np.sort(rng.uniform(0.0, sim.fit_until, sim.observations - 1))])
     eval_times = np.round(np.arange(0.0, sim.horizon + 1e-9, sim.eval_step), 10)
-    theta = _ordered(system, sim.true_params)
+    theta = ordered_params(system, sim.true_params)
     clean = np.stack([integrate(system, theta, y0, obs_times) for y0 in sim.initial_states])
     truth = np.stack([integrate(system, theta, y0, eval_times) for y0 in sim.initial_states])
     scale = clean.reshape(-1, system.state_dim).mean(axis=0)  # (dim,) mean population
@@ -339,7 +339,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, peers: dict,
     metrics = trajectory_metrics(problem, params, predicted, predict(model, problem.obs_times, step))
     curves = {"kexue": predicted}
     for name, peer in peers.items():
-        curves[name] = np.stack([integrate(problem.system, _ordered(problem.system, peer["fitted_params"]),
+        curves[name] = np.stack([integrate(problem.system, ordered_params(problem.system, peer["fitted_params"]),
                                            y, problem.eval_times)
                                  for y in peer["fitted_initial_states"]])
     items = {name: point_errors(problem, curve) for name, curve in curves.items()}
@@ -376,64 +376,6 @@ def point_errors(problem: Problem, curve: np.ndarray) -> dict[str, np.ndarray]:
     held_out = problem.eval_times > problem.fit_until + 1e-9
     squared = np.square(curve - problem.truth).mean(-1)  # (traj, n_eval)
     return {"valid": squared[:, ~held_out].ravel(), "test": squared[:, held_out].ravel()}
-
-
-# --- the peer: scipy.optimize.least_squares ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    solver: Literal["RK45", "DOP853", "LSODA", "Radau"]  # solve_ivp method inside the residuals
-    rtol: float = field(metadata={"min": 1e-14})  # solve_ivp tolerances
-    atol: float = field(metadata={"min": 1e-14})
-    diff_step: float = field(metadata={"min": 1e-10})  # finite-difference step (relative) of the Jacobian
-    max_nfev: int = field(metadata={"min": 1})  # residual evaluations allowed
-
-
-def fit_scipy(cfg: BaselineConfig, problem: Problem, guess: dict[str, float]) -> dict:
-    """``least_squares`` (trust-region reflective) over the log-parameters and log-initial
-    states, from the same guess and with the same scaled residuals as the Keras fit."""
-    from scipy.optimize import least_squares
-
-    system = problem.system
-    n_p = len(system.param_names)
-    n_traj, _, dim = problem.observations.shape
-    scale = problem.residual_scale
-
-    def unpack(z):
-        return np.exp(z[:n_p]), np.exp(z[n_p:]).reshape(n_traj, dim)
-
-    def residuals(z):
-        theta, y0 = unpack(z)
-        fit = np.stack([integrate(system, theta, y, problem.obs_times, cfg.rtol, cfg.atol, cfg.solver)
-                        for y in y0])  # (traj, n_obs, dim)
-        res = ((fit - problem.observations) / scale).ravel()
-        return np.where(np.isfinite(res), res, 1e3)
-
-    z0 = np.log(np.concatenate([_ordered(system, guess), problem.first_observed().ravel()]))
-    start = time.perf_counter()
-    result = least_squares(residuals, z0, method="trf", diff_step=cfg.diff_step,
-                           max_nfev=cfg.max_nfev)
-    seconds = time.perf_counter() - start
-    theta, y0 = unpack(result.x)
-    return {"fitted_params": dict(zip(system.param_names, theta.tolist(), strict=True)),
-            "fitted_initial_states": y0.tolist(),
-            "cost": {"train_seconds": round(seconds, 2), "nfev": int(result.nfev),
-                     "status": int(result.status), "final_loss": float(2 * result.cost)}}
-
-
-def baselines(cfg: BaselineConfig, data_dir: str | Path, network: Config | None = None) -> dict:
-    """The SciPy peer on the same observations, from the ``ode`` section's initial guess."""
-    problem = load_problem(data_dir)
-    fam = require_network(network, "ode")
-    peer = fit_scipy(cfg, problem, fam.initial_guess)
-    theta = _ordered(problem.system, peer["fitted_params"])
-    predicted = np.stack([integrate(problem.system, theta, y, problem.eval_times)
-                          for y in peer["fitted_initial_states"]])
-    observed = np.stack([integrate(problem.system, theta, y, problem.obs_times)
-                         for y in peer["fitted_initial_states"]])
-    metrics = trajectory_metrics(problem, peer["fitted_params"], predicted, observed)
-    return {"scipy_least_squares": {**metrics, **peer}}
 
 
 # --- plot -------------------------------------------------------------------------------------
