@@ -50,7 +50,8 @@ system-deps:
 # each stage's wall time goes to reports/timings.json (kexue.timings)
 run: setup
 	$(BIN)/python -m kexue.timings --out reports/timings.json -- $(BIN)/dvc repro
-	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md
+	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md \
+	  --timings reports/timings.json
 
 # the whole DAG on the tiny profile in a scratch copy: every stage seen working
 quick: setup
@@ -66,7 +67,8 @@ bench: setup
 	$(BIN)/python -m bench.sentiment_determinism
 
 readme: setup
-	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md
+	$(BIN)/python -m kexue.stages.report --metrics metrics --out reports/results.md --readme README.md \
+	  --timings reports/timings.json
 
 clean-venv:
 	rm -rf $(VENV)

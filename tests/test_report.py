@@ -1,10 +1,20 @@
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from kexue.io import write_json
-from kexue.report import END, START, render, results_table, update_readme
+from kexue.report import (
+    END,
+    START,
+    TIMINGS_END,
+    TIMINGS_START,
+    render,
+    results_table,
+    timings_section,
+    update_readme,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,3 +162,23 @@ def test_comparison_rows_lead_and_say_ahead_tied_or_behind(tmp_path):
             if line.startswith("| ") and "[" in line}
     assert "**ahead**" in rows["a"] and "tied" in rows["b"] and "**behind**" in rows["c"]
     assert "d" not in rows and "+0.0200 [+0.0100, +0.0300]" in rows["a"]
+
+
+def test_timings_section_sums_the_stages_and_ranks_the_slowest(tmp_path):
+    path = tmp_path / "timings.json"
+    path.write_text(json.dumps({"machine": {"cpus": 2}, "stages": {
+        "a": {"seconds": 3600.0, "load_1min": 2.5, "finished": "x"},
+        "b": {"seconds": 30.0, "load_1min": 1.0, "finished": "y"},
+        "c": {"seconds": 1800.0, "load_1min": 4.0, "finished": "z"}}}))
+    text = timings_section(path, slowest=2)
+    assert "each of the 3 timed stages: 5,430 s (1.5 h) on 2 cores" in text
+    assert "load beside them 1.0–4.0" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "stage" not in line]
+    assert rows == ["| a | 3,600 | 2.5 | x |", "| c | 1,800 | 4.0 | z |"]
+
+
+def test_committed_readme_timings_match_the_committed_timings_file():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(re.escape(TIMINGS_START) + r"\n(.*?)" + re.escape(TIMINGS_END), text, re.S)
+    assert block, "README.md has no timings block"
+    assert block.group(1) == timings_section(ROOT / "reports/timings.json"), "run `make readme`"

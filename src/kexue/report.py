@@ -8,6 +8,7 @@ from pathlib import Path
 from kexue.io import atomic_write, read_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+TIMINGS_START, TIMINGS_END = "<!-- timings:start -->", "<!-- timings:end -->"
 
 
 def _fmt(value) -> str:
@@ -257,14 +258,37 @@ def render(metrics_dir: str | Path = "metrics") -> str:
             f"{data_table(metrics_dir)}")
 
 
-def update_readme(readme: str | Path, body: str) -> bool:
-    """Replace the text between the results markers; returns True if the file changed."""
+def timings_section(timings_path: str | Path, slowest: int = 5) -> str:
+    """Where the time goes, from the timings file ``python -m kexue.timings`` keeps: the sum of
+    every stage's last measured wall time, the most expensive stages, and the load each ran beside
+    (a stage run beside other work takes up to 3x longer, so the sum is an upper bound for a
+    quiet machine, not a measurement of one)."""
+    data = read_json(timings_path)
+    stages = data["stages"]
+    ranked = sorted(stages, key=lambda s: -stages[s]["seconds"])[:slowest]
+    total = sum(s["seconds"] for s in stages.values())
+    loads = [s["load_1min"] for s in stages.values() if s.get("load_1min") is not None]
+    lines = [f"Sum of the last measured wall time of each of the {len(stages)} timed stages: "
+             f"{total:,.0f} s ({total / 3600:.1f} h) on {data['machine']['cpus']} cores; 1-minute "
+             f"load beside them {min(loads):.1f}–{max(loads):.1f} (a run beside other work takes up "
+             f"to 3x longer). The {len(ranked)} most expensive:", "",
+             "| stage | seconds | load | finished (UTC) |", "|---|---|---|---|"]
+    for name in ranked:
+        stage = stages[name]
+        lines.append(f"| {name} | {stage['seconds']:,.0f} | {stage.get('load_1min', '—')} | "
+                     f"{stage.get('finished', '—')} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: str | Path, body: str, start: str = START, end: str = END) -> bool:
+    """Replace the text between the ``start`` and ``end`` markers (the results block unless
+    named); returns True if the file changed."""
     readme = Path(readme)
     text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"{readme}: no '{START}' ... '{END}' block to fill")
-    new = pattern.sub(lambda _: f"{START}\n{body}{END}", text)
+        raise ValueError(f"{readme}: no '{start}' ... '{end}' block to fill")
+    new = pattern.sub(lambda _: f"{start}\n{body}{end}", text)
     if new == text:
         return False
     with atomic_write(readme) as handle:
