@@ -222,10 +222,8 @@ def test_every_section_of_the_project_params_validates():
         load_section(section, schema(module, name), params_file)
         checked.append(section)
     for family in params["baselines"]:
-        module = ("kexue.families._generative" if family == "generative"
-                  else f"kexue.peers.{family}" if importlib.util.find_spec(f"kexue.peers.{family}")
-                  else f"kexue.families.{family}")
-        load_section(f"baselines.{family}", schema(module, "BaselineConfig"), params_file)
+        load_section(f"baselines.{family}", schema(f"kexue.peers.{family}", "BaselineConfig"),
+                     params_file)
         checked.append(f"baselines.{family}")
     assert len(checked) == len(params) - 1 + len(params["baselines"])
 

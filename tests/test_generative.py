@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kexue import fid
 from kexue.config import ConfigError, parse
 from kexue.families import _generative as gen
+from kexue.peers import generative as gmm
 
 OPTIMIZER = {"name": "adam", "learning_rate": 1e-3, "schedule": {}, "weight_decay": 0.0,
              "global_clipnorm": 0.0, "gradient_accumulation_steps": 1, "use_ema": False,
@@ -195,7 +197,7 @@ def test_vae_conv_shapes():
 
 def test_fid_of_a_set_with_itself_is_zero():
     features = np.random.default_rng(0).standard_normal((500, 5)) @ np.random.default_rng(1).standard_normal((5, 5))
-    assert gen.fid(features, features) == pytest.approx(0.0, abs=1e-7)
+    assert fid.fid(features, features) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_frechet_distance_matches_the_closed_form():
@@ -204,13 +206,13 @@ def test_frechet_distance_matches_the_closed_form():
     mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, -1.0, 2.0])
     a, b = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 1.0])
     diagonal = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert gen.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(diagonal)
+    assert fid.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(diagonal)
     rng = np.random.default_rng(5)
     m1, m2 = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
     s1, s2 = m1 @ m1.T + 0.1 * np.eye(4), m2 @ m2.T + 0.1 * np.eye(4)  # not commuting
     reference = np.sum((mu1[:1] - mu2[:1]) ** 2) * 0 + np.trace(s1 + s2 - 2 * np.real(sqrtm(s1 @ s2)))
-    assert gen.frechet_distance(np.zeros(4), s1, np.zeros(4), s2) == pytest.approx(reference, rel=1e-6)
-    assert gen.frechet_distance(0.0, 4.0, 3.0, 1.0) == pytest.approx(9.0 + 1.0)  # 1-D: (μ1-μ2)² + (σ1-σ2)²
+    assert fid.frechet_distance(np.zeros(4), s1, np.zeros(4), s2) == pytest.approx(reference, rel=1e-6)
+    assert fid.frechet_distance(0.0, 4.0, 3.0, 1.0) == pytest.approx(9.0 + 1.0)  # 1-D: (μ1-μ2)² + (σ1-σ2)²
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,21 +285,21 @@ def test_fid_features_and_a_known_floor(fake_setup):
     from kexue.families.image import load_classifier
 
     _, data, classifier = fake_setup
-    extractor = gen.feature_extractor(load_classifier(classifier)[0])
+    extractor = fid.feature_extractor(load_classifier(classifier)[0])
     images = load_split(data, "test")[0]
     eager = np.concatenate([keras.ops.convert_to_numpy(extractor(images[i:i + 7], training=False))
                             for i in range(0, len(images), 7)])
-    np.testing.assert_allclose(gen.image_features(extractor, images, batch_size=7), eager, rtol=1e-6)
-    scorer = gen.FidScorer(classifier, data)
-    known = gen.FidScorer(classifier, data, floor=scorer.floor())
+    np.testing.assert_allclose(fid.image_features(extractor, images, batch_size=7), eager, rtol=1e-6)
+    scorer = fid.FidScorer(classifier, data)
+    known = fid.FidScorer(classifier, data, floor=scorer.floor())
     assert known.floor() == scorer.floor() and known(images[:20]) == scorer(images[:20])
 
 
 def test_gaussian_mixture_peer(fake_setup, tmp_path):
     _, data, classifier = fake_setup
-    cfg = gen.BaselineConfig(components={"diag": [1, 2]}, reg_covar=1e-4, max_train=0,
+    cfg = gmm.BaselineConfig(components={"diag": [1, 2]}, reg_covar=1e-4, max_train=0,
                              max_iter=20, valid_size=20, fid_samples=30, seed=0)
-    result = gen.gaussian_mixture_peer(cfg, data, classifier, tmp_path / "gmm.png",
+    result = gmm.gaussian_mixture_peer(cfg, data, classifier, tmp_path / "gmm.png",
                                        samples_path=tmp_path / "samples.npy")
     assert 1 <= len(result["candidates"]) <= 2 and result["covariance_type"] == "diag"
     assert 0 < result["test"]["bits_per_dim"] < 20 and result["test"]["fid"] >= 0
@@ -308,16 +310,16 @@ def test_gaussian_mixture_peer(fake_setup, tmp_path):
     assert np.mean(result["items"]["test"]) == pytest.approx(result["test"]["bits_per_dim"], abs=1e-3)
     assert np.mean(result["items"]["valid"]) == pytest.approx(result["valid"]["bits_per_dim"], abs=1e-3)
     with pytest.raises(ConfigError, match="covariance type"):
-        gen.gaussian_mixture_peer(dataclasses.replace(cfg, components={"banded": [1]}), data, None)
+        gmm.gaussian_mixture_peer(dataclasses.replace(cfg, components={"banded": [1]}), data, None)
     with pytest.raises(ConfigError, match="ascending"):
-        gen.gaussian_mixture_peer(dataclasses.replace(cfg, components={"diag": [3, 2]}), data, None)
+        gmm.gaussian_mixture_peer(dataclasses.replace(cfg, components={"diag": [3, 2]}), data, None)
 
 
 def test_grid_walk_stops_at_the_first_candidate_that_does_not_improve():
     scores = {1: 5.0, 2: 4.0, 3: 4.5, 4: 3.0}
-    tried, stopped = gen.walk_grid([1, 2, 3, 4], scores.__getitem__)
+    tried, stopped = gmm.walk_grid([1, 2, 3, 4], scores.__getitem__)
     assert tried == [(1, 5.0), (2, 4.0), (3, 4.5)] and stopped  # 4 is never fitted
-    tried, stopped = gen.walk_grid([1, 2], scores.__getitem__)
+    tried, stopped = gmm.walk_grid([1, 2], scores.__getitem__)
     assert tried == [(1, 5.0), (2, 4.0)] and not stopped  # still improving at the end: say so
 
 
@@ -326,13 +328,13 @@ def test_fid_comparison_known_cases():
     real = {split: rng.standard_normal((400, 3)) for split in ("valid", "test")}
     same = rng.standard_normal((400, 3))
     shifted = rng.standard_normal((400, 3)) + 2.0  # FID ≈ |shift|² = 12 more
-    block = gen.fid_comparison(real, same, shifted, "peer", resamples=200, seed=0)
+    block = fid.fid_comparison(real, same, shifted, "peer", resamples=200, seed=0)
     for split in ("valid", "test"):
         part = block[split]
-        assert part["kexue"] == pytest.approx(gen.fid(same, real[split]), rel=1e-3)
+        assert part["kexue"] == pytest.approx(fid.fid(same, real[split]), rel=1e-3)
         assert part["delta"] == pytest.approx(-12.0, abs=1.5)
         assert part["ci95"][0] < part["delta"] < part["ci95"][1] < 0  # clearly ahead: CI excludes 0
-    tie = gen.fid_comparison(real, same, rng.standard_normal((400, 3)), "peer", resamples=200, seed=0)
+    tie = fid.fid_comparison(real, same, rng.standard_normal((400, 3)), "peer", resamples=200, seed=0)
     assert tie["test"]["ci95"][0] < 0 < tie["test"]["ci95"][1]  # two draws of the same law: a tie
 
 
@@ -340,9 +342,9 @@ def test_resample_moments_are_those_of_the_repeated_rows():
     rng = np.random.default_rng(3)
     features = rng.standard_normal((50, 4)) * 0.05 + 0.3
     counts = rng.multinomial(50, np.full(50, 1 / 50))  # some rows twice or more, some not at all
-    mean, cov = gen.feature_moments(np.repeat(features, counts, axis=0))
+    mean, cov = fid.feature_moments(np.repeat(features, counts, axis=0))
     centre = features.mean(axis=0)
-    shift, got = gen._weighted_moments(features - centre, counts)
+    shift, got = fid._weighted_moments(features - centre, counts)
     np.testing.assert_allclose(centre + shift, mean, rtol=1e-12)
     np.testing.assert_allclose(got, cov, rtol=1e-10, atol=1e-16)
 

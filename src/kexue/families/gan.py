@@ -31,17 +31,15 @@ from keras import ops
 
 from kexue.families._generative import (
     DIMS,
-    SIDE,
     EpochClock,
-    FidScorer,
     bad_param,
     load_models,
     load_pixels,
     save_grid,
     save_models,
-    significant,
     to_pixels,
 )
+from kexue.fid import SIDE, FidScorer, significant
 from kexue.io import write_json
 from kexue.nonfinite import StopOnNonFiniteLoss
 from kexue.train import FitConfig, build_optimizer, seed_everything
@@ -249,7 +247,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, classifier_dir: str | 
     samples = sample(model_dir, cfg["fid_samples"], seed)
     metrics: dict = {"test": {"samples": int(len(samples))}, "valid": {}}
     if classifier_dir is not None:
-        from kexue.families._generative import feature_moments, frechet_distance, image_features
+        from kexue.fid import feature_moments, frechet_distance, image_features
 
         scorer = scorer or FidScorer(classifier_dir, data_dir)
         metrics["test"]["fid"] = significant(scorer(samples))

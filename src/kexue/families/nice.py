@@ -29,17 +29,16 @@ from keras import ops
 from kexue.families._generative import (
     DIMS,
     LOG_256,
-    FidScorer,
     bad_param,
     bits_per_dim,
     dequantize,
     load_models,
     load_pixels,
     save_grid,
-    significant,
     to_pixels,
     train_density,
 )
+from kexue.fid import FidScorer, significant
 from kexue.layers.coupling import AdditiveCoupling, DiagonalScale
 from kexue.train import FitConfig
 

@@ -37,7 +37,8 @@ def evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from kexue.comparison import attach
-    from kexue.families._generative import FidScorer, model_fid_comparison
+    from kexue.families._generative import model_fid_comparison
+    from kexue.fid import FidScorer
 
     family = importlib.import_module(f"kexue.families.{args.family}")
     peer = read_json(args.peers) if args.peers else {}
@@ -65,7 +66,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def gmm(args: argparse.Namespace) -> int:
-    from kexue.families._generative import BaselineConfig, gaussian_mixture_peer
+    from kexue.peers.generative import BaselineConfig, gaussian_mixture_peer
 
     try:
         cfg = load_section("baselines.generative", BaselineConfig)

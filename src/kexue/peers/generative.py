@@ -1,0 +1,132 @@
+"""The generative families' peer (stage ``baselines_generative``): scikit-learn's GaussianMixture on
+the same dequantised training images, each covariance type's n_components grown until valid
+bits/dim stops improving; scored by bits/dim (mean and per image, for the paired bootstrap) and
+its samples by FMNIST-FID (:mod:`kexue.fid`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kexue.families._generative import (
+    bad_param,
+    bits_per_dim,
+    dequantize,
+    load_pixels,
+    save_grid,
+    to_pixels,
+)
+from kexue.fid import FidScorer, significant
+from kexue.io import atomic_path
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    components: dict[str, list[int]]  # {covariance type: ascending n_components candidates}; each walk stops at the first candidate that does not improve valid bits/dim
+    reg_covar: float = field(metadata={"min": 0.0})  # added to the covariance diagonals (x in [0, 1]: the dequantisation noise variance is 1/(12·256²) ≈ 1.3e-6)
+    max_train: int = field(metadata={"min": 0})  # fit on this many training images (seeded sample); 0 = all
+    max_iter: int = field(metadata={"min": 1})  # EM iterations per fit
+    valid_size: int = field(metadata={"min": 1})  # valid images carved from the training set (same split as the networks)
+    fid_samples: int = field(metadata={"min": 2})  # samples drawn for FMNIST-FID and the grid
+    seed: int
+
+
+COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+
+
+def check_baseline(cfg: BaselineConfig) -> None:
+    if not cfg.components:
+        raise bad_param("baselines.generative.components", cfg.components,
+                        "a mapping {covariance type: [n_components, ...]} with at least one entry")
+    for kind, ks in cfg.components.items():
+        if kind not in COVARIANCE_TYPES:
+            raise bad_param(f"baselines.generative.components.{kind}", ks,
+                            f"a covariance type among {' | '.join(COVARIANCE_TYPES)} as the key")
+        if not ks or min(ks) < 1 or list(ks) != sorted(set(ks)):
+            raise bad_param(f"baselines.generative.components.{kind}", ks,
+                            "a non-empty ascending list of distinct values >= 1")
+
+
+def walk_grid(candidates: list[int], score) -> tuple[list[tuple[int, float]], bool]:
+    """Score ascending ``candidates`` (lower is better) until one does not improve on the one
+    before it. Returns the ``(candidate, score)`` pairs tried and whether the walk ended because
+    the scores stopped improving (False: the largest candidate was still improving — the grid
+    should be extended)."""
+    tried: list[tuple[int, float]] = []
+    for k in candidates:
+        value = score(k)
+        tried.append((k, value))
+        if len(tried) > 1 and value >= tried[-2][1]:
+            return tried, True
+    return tried, False
+
+
+def gaussian_mixture_peer(cfg: BaselineConfig, data_dir: str | Path, classifier_dir: str | Path | None,
+                          grid_path: str | Path | None = None, limit_train: int = 0,
+                          samples_path: str | Path | None = None) -> dict:
+    """Fit a GaussianMixture per candidate on dequantised training images (for each covariance
+    type, growing n_components until valid bits/dim stops improving), keep the one with the best
+    valid bits/dim, score it on the (dequantised) test set — mean and per image, for the paired
+    bootstrap — and its samples by FMNIST-FID; ``samples_path`` keeps the samples (``.npy``,
+    uint8 (n, 28, 28)) so every model's FID comparison can be drawn on the same footing."""
+    from sklearn.mixture import GaussianMixture
+
+    check_baseline(cfg)
+    train, valid, test = load_pixels(data_dir, cfg.valid_size, cfg.seed, limit_train,
+                                     family="baselines.generative")
+    rng = np.random.default_rng([cfg.seed, 7])
+    if 0 < cfg.max_train < len(train):
+        train = train[np.sort(rng.choice(len(train), cfg.max_train, replace=False))]
+    x_train = dequantize(train, rng).astype(np.float64)
+    x_valid = dequantize(valid, np.random.default_rng([cfg.seed, 8])).astype(np.float64)
+    x_test = dequantize(test, np.random.default_rng([cfg.seed, 9])).astype(np.float64)
+    tried, fitted, walks = [], {}, {}
+    for kind, candidates in cfg.components.items():
+        def score(k: int, kind: str = kind) -> float:
+            start = time.perf_counter()
+            model = GaussianMixture(k, covariance_type=kind, reg_covar=cfg.reg_covar,
+                                    max_iter=cfg.max_iter, random_state=cfg.seed)
+            model.fit(x_train)
+            seconds = time.perf_counter() - start
+            bpd = float(bits_per_dim(-model.score(x_valid)))
+            tried.append({"n_components": k, "covariance_type": kind,
+                          "valid_bits_per_dim": round(bpd, 4), "fit_seconds": round(seconds, 1),
+                          "converged": bool(model.converged_)})
+            fitted[(kind, k)] = (model, bpd, seconds)
+            print(f"gmm: {kind} k={k} valid {bpd:.4f} bits/dim ({seconds:.0f}s)", flush=True)
+            return bpd
+
+        walk, stopped = walk_grid(list(candidates), score)
+        walks[kind] = "stopped improving" if stopped else "still improving at the largest candidate"
+        # only the best of each walk is kept in memory
+        best_k = min(walk, key=lambda pair: pair[1])[0]
+        for k, _ in walk:
+            if k != best_k:
+                fitted.pop((kind, k), None)
+    best, best_bpd, best_seconds = min(fitted.values(), key=lambda entry: entry[1])
+    per_image = {split: bits_per_dim(-best.score_samples(x)) for split, x in
+                 (("valid", x_valid), ("test", x_test))}
+    result = {"test": {"bits_per_dim": round(float(per_image["test"].mean()), 4)},
+              "valid": {"bits_per_dim": round(best_bpd, 4)},
+              "n_components": int(best.n_components), "covariance_type": best.covariance_type,
+              "train_images": int(len(x_train)), "train_seconds": round(best_seconds, 1),
+              "grid": walks, "candidates": tried,
+              "items": {split: [round(float(v), 5) for v in values]
+                        for split, values in per_image.items()}}
+    samples, _ = best.sample(cfg.fid_samples)
+    samples = to_pixels(samples[np.random.default_rng(cfg.seed).permutation(len(samples))])  # sample() orders by component
+    if samples_path is not None:
+        samples_path = Path(samples_path)
+        samples_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(samples_path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, samples)
+    if classifier_dir is not None:
+        scorer = FidScorer(classifier_dir, data_dir)
+        result["test"]["fid"] = significant(scorer(samples))
+        result["test"]["fid_floor_test_vs_train"] = significant(scorer.floor())
+    if grid_path is not None:
+        save_grid(samples[:64], grid_path)
+    return result
