@@ -172,7 +172,7 @@ def test_timings_section_sums_the_stages_and_ranks_the_slowest(tmp_path):
         "c": {"seconds": 1800.0, "load_1min": 4.0, "finished": "z"}}}))
     text = timings_section(path, slowest=2)
     assert "each of the 3 timed stages: 5,430 s (1.5 h) on 2 cores" in text
-    assert "load beside them 1.0–4.0" in text
+    assert "load average when each ended 1.0–4.0" in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "stage" not in line]
     assert rows == ["| a | 3,600 | 2.5 | x |", "| c | 1,800 | 4.0 | z |"]
 

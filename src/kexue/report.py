@@ -270,9 +270,10 @@ def timings_section(timings_path: str | Path, slowest: int = 5) -> str:
     loads = [s["load_1min"] for s in stages.values() if s.get("load_1min") is not None]
     lines = [f"Sum of the last measured wall time of each of the {len(stages)} timed stages: "
              f"{total:,.0f} s ({total / 3600:.1f} h) on {data['machine']['cpus']} cores; 1-minute "
-             f"load beside them {min(loads):.1f}–{max(loads):.1f} (a run beside other work takes up "
-             f"to 3x longer). The {len(ranked)} most expensive:", "",
-             "| stage | seconds | load | finished (UTC) |", "|---|---|---|---|"]
+             f"load average when each ended {min(loads):.1f}–{max(loads):.1f}, a sample, not the "
+             f"load over the stage (a run beside other work takes up to 3x longer). The "
+             f"{len(ranked)} most expensive:", "",
+             "| stage | seconds | load at the end | finished (UTC) |", "|---|---|---|---|"]
     for name in ranked:
         stage = stages[name]
         lines.append(f"| {name} | {stage['seconds']:,.0f} | {stage.get('load_1min', '—')} | "
