@@ -45,8 +45,7 @@ def _frozen_dataclass(obj) -> bool:
 
 
 def _leading(function, names: tuple[str, ...], where: str) -> list[str]:
-    """Problems with ``function``'s parameters: it must start with ``names`` (positional) and
-    every further parameter must have a default or be keyword-only or ``**``."""
+    """Problems with ``function``'s parameters: it must start with ``names``, in that order."""
     params = list(inspect.signature(function).parameters.values())
     got = tuple(p.name for p in params[: len(names)])
     out = []

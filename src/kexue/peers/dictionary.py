@@ -21,7 +21,8 @@ def max_match(text: str, vocab: set[str], longest: int) -> list[str]:
     return words
 
 
-def chars_per_second(cut, texts: Sequence[str]) -> tuple[list[list[str]], float]:
+def chars_per_second(cut, texts: Sequence[str]) -> tuple[list, float]:
+    """``(cut(texts), characters per second of that call)``: any per-text tool, timed alone."""
     start = time.perf_counter()
     words = cut(texts)
     seconds = time.perf_counter() - start

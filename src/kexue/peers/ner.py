@@ -14,6 +14,7 @@ from pathlib import Path
 from kexue.config import require_network
 from kexue.corpora.people_daily import load_rows, spans_from_bio
 from kexue.families import ner
+from kexue.peers.dictionary import chars_per_second
 from kexue.spans import Span, entity_f1, entity_scores, span_counts
 from kexue.tagging import TaggerConfig as NetworkConfig
 
@@ -57,14 +58,12 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     def score(name: str, spans_of, extra: dict | None = None) -> dict:
         peers[name] = {"items": {}}
         for split, rows in splits.items():
-            texts = [r["text"] for r in rows]
-            start = time.perf_counter()
-            gold, predicted = [r["entities"] for r in rows], spans_of(texts)
-            seconds = time.perf_counter() - start
+            predicted, speed = chars_per_second(spans_of, [r["text"] for r in rows])
+            gold = [r["entities"] for r in rows]
             peers[name][split] = entity_scores(gold, predicted)
             peers[name]["items"][split] = span_counts(gold, predicted)
-            if split == "test" and seconds > 0:
-                peers[name]["chars_per_second"] = round(sum(map(len, texts)) / seconds, 1)
+            if split == "test":
+                peers[name]["chars_per_second"] = speed
         peers[name].update(extra or {})
         return peers[name]
 
