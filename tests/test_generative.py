@@ -298,7 +298,8 @@ def test_fid_features_and_a_known_floor(fake_setup):
 def test_gaussian_mixture_peer(fake_setup, tmp_path):
     _, data, classifier = fake_setup
     cfg = gmm.BaselineConfig(components={"diag": [1, 2]}, reg_covar=1e-4, max_train=0,
-                             max_iter=20, valid_size=20, fid_samples=30, seed=0)
+                             max_iter=20, eval_every=5, min_gain=0.0, valid_size=20,
+                             fid_samples=30, seed=0)
     result = gmm.gaussian_mixture_peer(cfg, data, classifier, tmp_path / "gmm.png",
                                        samples_path=tmp_path / "samples.npy")
     assert 1 <= len(result["candidates"]) <= 2 and result["covariance_type"] == "diag"
@@ -313,6 +314,36 @@ def test_gaussian_mixture_peer(fake_setup, tmp_path):
         gmm.gaussian_mixture_peer(dataclasses.replace(cfg, components={"banded": [1]}), data, None)
     with pytest.raises(ConfigError, match="ascending"):
         gmm.gaussian_mixture_peer(dataclasses.replace(cfg, components={"diag": [3, 2]}), data, None)
+
+
+def test_em_rounds_continue_one_fit_and_stop_on_valid():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    centres = rng.random((3, 6))
+    def draw(n):
+        return centres[rng.integers(0, 3, n)] + 0.05 * rng.standard_normal((n, 6))
+    x_train, x_valid = draw(300), draw(100)
+    cfg = gmm.BaselineConfig(components={"full": [3]}, reg_covar=1e-6, max_train=0, max_iter=6,
+                             eval_every=2, min_gain=0.0, valid_size=1, fid_samples=2, seed=0)
+    def mixture(**kw):
+        return GaussianMixture(3, covariance_type="full", tol=0.0, random_state=0, **kw)
+    model, bpd, fit = gmm.fit_on_valid(mixture(warm_start=True), x_train, x_valid, cfg)
+    # warm-started rounds of 2 EM iterations continue one fit: the kept round is a straight fit
+    # of as many iterations
+    trace = fit["valid_trace"]
+    assert [row[0] for row in trace] == [2, 4, 6][:len(trace)]
+    straight = mixture(max_iter=fit["em_iterations"]).fit(x_train)
+    np.testing.assert_allclose(model.means_, straight.means_, rtol=1e-8)
+    assert bpd == pytest.approx(min(row[1] for row in trace), abs=1e-4)
+    assert fit["stopped"] == ("max_iter" if len(trace) == 3 else "valid gain below min_gain")
+    # a gain threshold no round can meet stops the fit after its second round, the first kept
+    # when the second is worse, the better of the two otherwise
+    _, bpd, fit = gmm.fit_on_valid(mixture(warm_start=True), x_train, x_valid,
+                                   dataclasses.replace(cfg, min_gain=1e9))
+    assert len(fit["valid_trace"]) == 2 and fit["stopped"] == "valid gain below min_gain"
+    assert bpd == pytest.approx(min(row[1] for row in fit["valid_trace"]), abs=1e-4)
+    assert fit["em_iterations"] == min(fit["valid_trace"], key=lambda row: row[1])[0]
 
 
 def test_grid_walk_stops_at_the_first_candidate_that_does_not_improve():
