@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kexue import fid
+from kexue import fid, pixels
 from kexue.config import ConfigError, parse
-from kexue.families import _generative as gen
 from kexue.peers import generative as gmm
 
 OPTIMIZER = {"name": "adam", "learning_rate": 1e-3, "schedule": {}, "weight_decay": 0.0,
@@ -108,7 +107,7 @@ def test_nice_bits_per_dim_is_the_log_likelihood():
     flow.build((None, 4))
     x = np.full((1, 4), 0.5, np.float32)  # identity flow at init: h = x, standard normal prior
     expected = 4 * (0.5 * 0.25 + 0.5 * math.log(2 * math.pi))  # -log p(x), 4 dims
-    assert float(flow(x)[0]) == pytest.approx(gen.bits_per_dim(expected, 4), rel=1e-5)
+    assert float(flow(x)[0]) == pytest.approx(pixels.bits_per_dim(expected, 4), rel=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,11 +153,11 @@ def test_single_loss_gradients_equal_the_two_losses():
 
 
 def test_bits_per_dim_of_the_uniform_density_is_eight():
-    assert gen.bits_per_dim(0.0) == pytest.approx(8.0)  # p(x) = 1 on [0, 1]^784
-    assert gen.bits_per_dim(0.0, dims=3) == pytest.approx(8.0)
+    assert pixels.bits_per_dim(0.0) == pytest.approx(8.0)  # p(x) = 1 on [0, 1]^784
+    assert pixels.bits_per_dim(0.0, dims=3) == pytest.approx(8.0)
     # a density twice as high (on half the cube) saves exactly one bit per... 784 dims
-    assert gen.bits_per_dim(-math.log(2.0)) == pytest.approx(8.0 - 1 / 784)
-    assert gen.nll_from_bits(gen.bits_per_dim(123.0)) == pytest.approx(123.0)
+    assert pixels.bits_per_dim(-math.log(2.0)) == pytest.approx(8.0 - 1 / 784)
+    assert pixels.nll_from_bits(pixels.bits_per_dim(123.0)) == pytest.approx(123.0)
 
 
 def test_discretized_logistic_is_a_distribution_over_the_256_bins():
@@ -175,7 +174,7 @@ def test_vae_importance_sampled_nll_is_below_the_negative_elbo():
 
     keras.utils.set_random_seed(0)
     _, encoder, decoder = build_model(config("vae"))
-    x = gen.dequantize(np.random.default_rng(0).integers(0, 256, (6, 784)), np.random.default_rng(1))
+    x = pixels.dequantize(np.random.default_rng(0).integers(0, 256, (6, 784)), np.random.default_rng(1))
     scores = elbo_and_nll(encoder, decoder, x, k=16, seed=0)
     assert scores["nll_bits_per_dim"] <= scores["negative_elbo_bits_per_dim"]
     one = elbo_and_nll(encoder, decoder, x, k=1, seed=0)  # k = 1: the two are the same estimate
@@ -255,6 +254,7 @@ def test_train_evaluate_generate_round_trip(family, fake_setup, tmp_path, capsys
         assert metrics["test"]["examples"] == 40 and (tmp_path / "plots" / "traversal.png").is_file()
     if family == "nice":
         assert 0 < metrics["test"]["bits_per_dim"] < 20
+        _stages_score_the_peer_with_the_models_classifier(tmp_path, data, classifier)
     with Image.open(tmp_path / "plots" / "samples.png") as grid:
         assert grid.size[0] > 8 * 28
     capsys.readouterr()
@@ -266,6 +266,39 @@ def test_train_evaluate_generate_round_trip(family, fake_setup, tmp_path, capsys
         assert grid.size == (2 * (8 * 30 + 2), 2 * (2 * 30 + 2))  # 8 × 2 cells of 28 px + gaps, ×2
     np.testing.assert_array_equal(module.sample(tmp_path / "model", 3, seed=5),
                                   module.sample(tmp_path / "model", 3, seed=5))
+
+
+def _stages_score_the_peer_with_the_models_classifier(tmp_path, data, classifier):
+    """baselines_generative fits the mixture without the classifier; evaluate_nice scores its
+    samples by FMNIST-FID with the classifier the model's samples are scored with."""
+    import os
+
+    import yaml
+
+    from kexue.stages import baselines_generative, evaluate_generative
+
+    section = {"components": {"diag": [1, 2]}, "reg_covar": 1e-4, "max_train": 0, "max_iter": 10,
+               "eval_every": 5, "min_gain": 0.0, "valid_size": 20, "fid_samples": 30, "seed": 0}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"baselines": {"generative": section}}))
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert baselines_generative.main(["--data", str(data), "--out", "peer.json",
+                                          "--samples", "peer.npy", "--plots", "gmm"]) == 0
+        peer = json.loads((tmp_path / "peer.json").read_text())
+        assert "fid" not in peer["test"] and (tmp_path / "gmm" / "samples.png").is_file()
+        assert evaluate_generative.main(["nice", "--data", str(data), "--model", "model",
+                                         "--classifier", str(classifier), "--peers", "peer.json",
+                                         "--peer-samples", "peer.npy", "--out", "nice.json"]) == 0
+    finally:
+        os.chdir(here)
+    out = json.loads((tmp_path / "nice.json").read_text())
+    scorer = fid.FidScorer(classifier, data)
+    mixture = out["peers"]["gaussian_mixture"]["test"]
+    assert mixture["fid"] == fid.significant(scorer(np.load(tmp_path / "peer.npy")))
+    assert mixture["fid_floor_test_vs_train"] == out["test"]["fid_floor_test_vs_train"]
+    assert out["comparison"]["peer"] == "gaussian_mixture"
+    assert out["comparison_fid"]["test"]["peer"] == mixture["fid"]
 
 
 def test_generate_errors_clearly(tmp_path, capsys):
@@ -300,10 +333,10 @@ def test_gaussian_mixture_peer(fake_setup, tmp_path):
     cfg = gmm.BaselineConfig(components={"diag": [1, 2]}, reg_covar=1e-4, max_train=0,
                              max_iter=20, eval_every=5, min_gain=0.0, valid_size=20,
                              fid_samples=30, seed=0)
-    result = gmm.gaussian_mixture_peer(cfg, data, classifier, tmp_path / "gmm.png",
+    result = gmm.gaussian_mixture_peer(cfg, data, tmp_path / "gmm.png",
                                        samples_path=tmp_path / "samples.npy")
     assert 1 <= len(result["candidates"]) <= 2 and result["covariance_type"] == "diag"
-    assert 0 < result["test"]["bits_per_dim"] < 20 and result["test"]["fid"] >= 0
+    assert 0 < result["test"]["bits_per_dim"] < 20 and "fid" not in result["test"]
     assert (tmp_path / "gmm.png").is_file()
     samples = np.load(tmp_path / "samples.npy")
     assert samples.shape == (30, 28, 28) and samples.dtype == np.uint8
@@ -311,9 +344,9 @@ def test_gaussian_mixture_peer(fake_setup, tmp_path):
     assert np.mean(result["items"]["test"]) == pytest.approx(result["test"]["bits_per_dim"], abs=1e-3)
     assert np.mean(result["items"]["valid"]) == pytest.approx(result["valid"]["bits_per_dim"], abs=1e-3)
     with pytest.raises(ConfigError, match="covariance type"):
-        gmm.gaussian_mixture_peer(dataclasses.replace(cfg, components={"banded": [1]}), data, None)
+        gmm.gaussian_mixture_peer(dataclasses.replace(cfg, components={"banded": [1]}), data)
     with pytest.raises(ConfigError, match="ascending"):
-        gmm.gaussian_mixture_peer(dataclasses.replace(cfg, components={"diag": [3, 2]}), data, None)
+        gmm.gaussian_mixture_peer(dataclasses.replace(cfg, components={"diag": [3, 2]}), data)
 
 
 def test_em_rounds_continue_one_fit_and_stop_on_valid():

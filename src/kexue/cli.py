@@ -383,7 +383,7 @@ def generate(args: argparse.Namespace) -> int:
     name = args.family
     model_dir = args.model or f"models/{name}"
     check_model_dir(name, model_dir)
-    from kexue.families._generative import save_grid
+    from kexue.pixels import save_grid
 
     family = importlib.import_module(f"kexue.families.{name}")
     images = load_model(name, lambda path: family.sample(path, args.n, seed=args.seed), model_dir)

@@ -13,8 +13,7 @@ import keras
 import numpy as np
 
 from kexue.corpora.fashion_mnist import load_split
-
-SIDE = 28  # Fashion-MNIST images are SIDE × SIDE
+from kexue.pixels import SIDE
 
 
 def significant(value: float, digits: int = 4) -> float:
@@ -83,9 +82,9 @@ def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
 
 class FidScorer:
     """FMNIST-FID against the test set with the classifier in ``classifier_dir``; the test and
-    training features are computed once. ``floor``: the floor when it is already known — as
-    computed with the same classifier and data elsewhere (the Gaussian-mixture peer's JSON
-    records it) — so the 60k training images need not go through the classifier again."""
+    training features are computed once (the training ones only when :meth:`floor` is asked).
+    ``floor``: the floor when it is already known — computed with the same classifier and data
+    elsewhere — so the 60k training images need not go through the classifier again."""
 
     def __init__(self, classifier_dir: str | Path, data_dir: str | Path, floor: float | None = None):
         from kexue.families.image import load_classifier

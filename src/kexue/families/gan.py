@@ -30,18 +30,21 @@ import numpy as np
 from keras import ops
 
 from kexue.families._generative import (
-    DIMS,
     EpochClock,
-    bad_param,
     load_models,
-    load_pixels,
-    save_grid,
     save_models,
-    to_pixels,
 )
-from kexue.fid import SIDE, FidScorer, significant
+from kexue.fid import FidScorer, significant
 from kexue.io import write_json
 from kexue.nonfinite import StopOnNonFiniteLoss
+from kexue.pixels import (
+    DIMS,
+    SIDE,
+    bad_param,
+    load_pixels,
+    save_grid,
+    to_pixels,
+)
 from kexue.train import FitConfig, build_optimizer, seed_everything
 
 

@@ -27,19 +27,21 @@ import numpy as np
 from keras import ops
 
 from kexue.families._generative import (
+    load_models,
+    train_density,
+)
+from kexue.fid import FidScorer, significant
+from kexue.layers.coupling import AdditiveCoupling, DiagonalScale
+from kexue.pixels import (
     DIMS,
     LOG_256,
     bad_param,
     bits_per_dim,
     dequantize,
-    load_models,
     load_pixels,
     save_grid,
     to_pixels,
-    train_density,
 )
-from kexue.fid import FidScorer, significant
-from kexue.layers.coupling import AdditiveCoupling, DiagonalScale
 from kexue.train import FitConfig
 
 

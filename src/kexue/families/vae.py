@@ -32,17 +32,20 @@ import numpy as np
 from keras import ops
 
 from kexue.families._generative import (
+    load_models,
+    train_density,
+)
+from kexue.fid import FidScorer, significant
+from kexue.pixels import (
     DIMS,
     LOG_256,
+    SIDE,
     bad_param,
     bits_per_dim,
-    load_models,
     load_pixels,
     save_grid,
     to_pixels,
-    train_density,
 )
-from kexue.fid import SIDE, FidScorer, significant
 from kexue.train import FitConfig
 
 MIN_LOG_SCALE = -7.0  # the logistic's scale stays above e^-7 ≈ 1/4 of a pixel bin
