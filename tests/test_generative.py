@@ -277,7 +277,8 @@ def _stages_score_the_peer_with_the_models_classifier(tmp_path, data, classifier
 
     from kexue.stages import baselines_generative, evaluate_generative
 
-    section = {"components": {"diag": [1, 2]}, "reg_covar": 1e-4, "max_train": 0, "max_iter": 10,
+    section = {"components": {"diag": [1, 2]}, "reg_covar": 1e-4, "max_train": 0,
+               "init_params": "k-means++", "max_iter": 10,
                "eval_every": 5, "min_gain": 0.0, "valid_size": 20, "fid_samples": 30, "seed": 0}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"baselines": {"generative": section}}))
     here = os.getcwd()
@@ -331,7 +332,7 @@ def test_fid_features_and_a_known_floor(fake_setup):
 def test_gaussian_mixture_peer(fake_setup, tmp_path):
     _, data, classifier = fake_setup
     cfg = gmm.BaselineConfig(components={"diag": [1, 2]}, reg_covar=1e-4, max_train=0,
-                             max_iter=20, eval_every=5, min_gain=0.0, valid_size=20,
+                             init_params="kmeans", max_iter=20, eval_every=5, min_gain=0.0, valid_size=20,
                              fid_samples=30, seed=0)
     result = gmm.gaussian_mixture_peer(cfg, data, tmp_path / "gmm.png",
                                        samples_path=tmp_path / "samples.npy")
@@ -357,7 +358,8 @@ def test_em_rounds_continue_one_fit_and_stop_on_valid():
     def draw(n):
         return centres[rng.integers(0, 3, n)] + 0.05 * rng.standard_normal((n, 6))
     x_train, x_valid = draw(300), draw(100)
-    cfg = gmm.BaselineConfig(components={"full": [3]}, reg_covar=1e-6, max_train=0, max_iter=6,
+    cfg = gmm.BaselineConfig(components={"full": [3]}, reg_covar=1e-6, max_train=0,
+                             init_params="kmeans", max_iter=6,
                              eval_every=2, min_gain=0.0, valid_size=1, fid_samples=2, seed=0)
     def mixture(**kw):
         return GaussianMixture(3, covariance_type="full", tol=0.0, random_state=0, **kw)
