@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kexue.config import require_network
-from kexue.corpora.people_daily import load_rows, segmentation_scores
+from kexue.corpora.people_daily import load_rows
 from kexue.families import segment
-from kexue.peers.dictionary import chars_per_second, jieba_cutter, max_match
-from kexue.spans import word_counts
+from kexue.peers.dictionary import jieba_cutter, max_match
+from kexue.peers.segmentation import score_segmenter
 from kexue.tagging import TaggerConfig as NetworkConfig
 
 __all__ = ["BaselineConfig", "NetworkConfig", "baselines"]
@@ -37,15 +37,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
     splits = {s: load_rows(data_dir, s) for s in ("test", "valid")}
 
     def score(name: str, cut, extra: dict | None = None) -> None:
-        peers[name] = {"items": {}}
-        for split, rows in splits.items():
-            words, speed = chars_per_second(cut, [r["text"] for r in rows])
-            gold = [r["words"] for r in rows]
-            peers[name][split] = segmentation_scores(gold, words, vocab)
-            peers[name]["items"][split] = word_counts(gold, words)
-            if split == "test":
-                peers[name]["chars_per_second"] = speed
-        peers[name].update(extra or {})
+        peers[name] = {**score_segmenter(cut, splits, vocab), **(extra or {})}
 
     if cfg.jieba:
         score("jieba_hmm", jieba_cutter(hmm=True))

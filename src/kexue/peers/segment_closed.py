@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kexue.corpora.people_daily import bmes_tags, load_rows, segmentation_scores, words_from_bmes
+from kexue.corpora.people_daily import bmes_tags, load_rows, words_from_bmes
 from kexue.peers import crfsuite
-from kexue.peers.dictionary import chars_per_second, max_match
-from kexue.spans import word_counts, word_f1
+from kexue.peers.dictionary import max_match
+from kexue.peers.segmentation import score_segmenter
+from kexue.spans import word_f1
 
 __all__ = ["BaselineConfig", "baselines"]
 _SPACE = re.compile(r"\s+")
@@ -45,15 +46,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path) -> dict:
     peers: dict = {}
 
     def score(name: str, cut, extra: dict | None = None) -> None:
-        peers[name] = {"items": {}}
-        for split, rows in splits.items():
-            words, speed = chars_per_second(cut, [r["text"] for r in rows])
-            gold = [r["words"] for r in rows]
-            peers[name][split] = segmentation_scores(gold, words, vocab)
-            peers[name]["items"][split] = word_counts(gold, words)
-            if split == "test":
-                peers[name]["chars_per_second"] = speed
-        peers[name].update(extra or {})
+        peers[name] = {**score_segmenter(cut, splits, vocab), **(extra or {})}
 
     if cfg.crfsuite_max_iterations and cfg.crfsuite_c1 and cfg.crfsuite_c2:
         def labelled(rows):
