@@ -492,6 +492,24 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore")
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with this process's stderr (file descriptor 2) sent to /dev/null: on
+    CPUs where oneDNN's custom operations are on, TensorFlow's C++ prints a notice at load time
+    whatever ``TF_CPP_MIN_LOG_LEVEL`` says. An import error is still raised (stderr is restored
+    first)."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
@@ -499,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.name in MODEL_FILES and args.name not in ("similar",):
             check_model_dir(args.name, args.model)
+            if not args.verbose:  # the model is there: TensorFlow loads it, without its notices
+                _import_tensorflow_quietly()
         return args.func(args)
     except CliError as err:
         print(f"kexue {args.command}: {err}", file=sys.stderr)
