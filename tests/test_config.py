@@ -208,7 +208,7 @@ def test_every_section_of_the_project_params_validates():
         "compare_validation", "downstream_sentiment", "tokenize")}
     others = {"augment": ("kexue.text.augment", "AugmentConfig"),
               "saliency": ("kexue.text.saliency", "Config"),
-              "finetune": ("kexue.families.image", "FinetuneConfig")}
+              "finetune": ("kexue.families.finetune", "FinetuneConfig")}
     checked = []
     for section in params:
         if section == "baselines":

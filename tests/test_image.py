@@ -343,7 +343,7 @@ def test_peers_score_on_the_same_split(tmp_path):
 
 
 def test_finetune_pretrains_then_compares_with_scratch(tmp_path):
-    from kexue.families.image import FinetuneConfig, finetune, with_new_head
+    from kexue.families.finetune import FinetuneConfig, finetune, with_new_head
 
     base = build_model(tiny_train_config())
     head = with_new_head(base, 5, "new")
@@ -353,14 +353,16 @@ def test_finetune_pretrains_then_compares_with_scratch(tmp_path):
     data = write_fake_fashion(tmp_path / "fmnist")
     cfg = FinetuneConfig(pretrain_classes=[0, 1, 2, 3, 4], target_classes=[5, 6, 7, 8, 9],
                          labels_per_class=6, valid_per_class=2, pretrain_epochs=1, epochs=1,
-                         patience=1, max_epochs=2, batch_size=10, learning_rate=0.02,
+                         max_epochs=2, min_gain=1.0, batch_size=10, learning_rate=0.02,
                          lr_multipliers={"stem*": 0.1}, seed=0)
     result = finetune(cfg, tiny_train_config(), data)
-    # patience 1: a best epoch at the end of the 1-epoch budget is still improving, so each arm
-    # is trained again with 2 epochs (max_epochs), the same rule for both
+    # min_gain 1.0 cannot be met: each arm tries the 1- and the 2-epoch budget and stops there,
+    # the same rule for both
     for arm in ("finetuned", "scratch"):
         assert [b["epochs"] for b in result[arm]["budgets"]] == [1, 2]
-        assert result[arm]["epochs"] == 2
+        assert result[arm]["stopped"] == "gain_below_min_gain" and not result[arm]["still_improving"]
+        kept = max(result[arm]["budgets"], key=lambda b: b["valid_accuracy"])  # first of a tie
+        assert result[arm]["epochs"] == kept["epochs"]
     again = finetune(cfg, tiny_train_config(), data)
     for arm in ("finetuned", "scratch"):  # seeded end to end: the same accuracies again
         assert again[arm]["test_accuracy"] == result[arm]["test_accuracy"]
@@ -370,9 +372,47 @@ def test_finetune_pretrains_then_compares_with_scratch(tmp_path):
     assert result["finetuned"]["layers_copied"] == len([la for la in base.layers if la.weights]) - 1
     assert result["gain_points"] == pytest.approx(
         100 * (result["finetuned"]["test_accuracy"] - result["scratch"]["test_accuracy"]), abs=0.01)
+    # the paired comparison scores the kept runs on the same 20 test images
+    block = result["comparison"]
+    assert block["peer"] == "from_scratch" and block["test"]["n"] == 20 and block["valid"]["n"] == 10
+    assert block["test"]["kexue"] == result["finetuned"]["test_accuracy"]
+    assert block["test"]["peer"] == result["scratch"]["test_accuracy"]
+    assert block["test"]["ci95"][0] <= block["test"]["delta"] <= block["test"]["ci95"][1]
     with pytest.raises(ConfigError, match="max_epochs = 1 is below"):
         finetune(dataclasses.replace(cfg, epochs=2, max_epochs=1), tiny_train_config(), data)
     with pytest.raises(ConfigError, match=r"classes \[4\] are both"):
         finetune(dataclasses.replace(cfg, target_classes=[4, 5]), tiny_train_config(), data)
     with pytest.raises(ValueError, match="fewer than the 50 asked for"):
         finetune(dataclasses.replace(cfg, labels_per_class=50), tiny_train_config(), data)
+
+
+def test_the_budget_walk_stops_when_a_budget_gains_too_little_and_keeps_the_best():
+    from kexue.families.finetune import budgets, walk_budgets
+
+    assert budgets(30, 120) == [30, 60, 120] and budgets(30, 100) == [30, 60, 100]
+    assert budgets(5, 5) == [5]
+
+    def trainer(scores):
+        tried = []
+
+        def train(epochs):
+            tried.append(epochs)
+            return f"model{epochs}", scores[epochs], epochs - 1
+        return train, tried
+
+    # 60 gains 0.02 >= 0.005, 120 gains 0.001 < 0.005: stop after 120, keep it (best on valid)
+    train, tried = trainer({30: 0.90, 60: 0.92, 120: 0.921})
+    walk = walk_budgets(train, 30, 240, 0.005)
+    assert tried == [30, 60, 120] and walk["stopped"] == "gain_below_min_gain"
+    assert walk["model"] == "model120" and walk["kept"]["epochs"] == 120
+    assert not walk["still_improving"]
+    # a longer budget that scores worse ends the walk and the shorter one is kept
+    train, tried = trainer({30: 0.90, 60: 0.85, 120: 0.99})
+    walk = walk_budgets(train, 30, 120, 0.005)
+    assert tried == [30, 60] and walk["model"] == "model30"
+    assert [r["valid_accuracy"] for r in walk["runs"]] == [0.9, 0.85]
+    # still gaining at the cap: it says so, and never trains past the cap
+    train, tried = trainer({30: 0.80, 60: 0.85, 120: 0.90})
+    walk = walk_budgets(train, 30, 120, 0.005)
+    assert tried == [30, 60, 120] and walk["stopped"] == "max_epochs" and walk["still_improving"]
+    assert walk["kept"] == {"epochs": 120, "best_epoch": 119, "valid_accuracy": 0.9}
