@@ -15,6 +15,7 @@ from stage_deps import audit_problems, dvc_stages, required_sources
 
 from kexue.tiny import write_tiny_params
 
+RUNNER = Path(__file__).resolve().parent / "stage_runner.py"  # stages in one process (the twin)
 AUDIT = Path(__file__).resolve().parent / "audit"  # its sitecustomize logs each stage's file opens
 TIMING = re.compile(r"seconds|per_second|speed")  # metrics keys that measure time, not results
 
@@ -76,19 +77,24 @@ def test_tiny_pipeline_end_to_end(repo_copy):
 
     # a second, independent copy runs the same DAG side by side (the machine's second core): its
     # metrics must equal this copy's (determinism, checked below); it runs every stage that
-    # writes metrics and what they need, not the leaves that only draw or tabulate
+    # writes metrics and what they need, not the leaves that only draw or tabulate, each
+    # stage's command in one Python process (tests/stage_runner.py: TensorFlow imported once,
+    # and a stage that leaked state into the next would show as a difference)
     twin = repo.parent / "twin"
     shutil.copytree(repo, twin)
-    twin_run = subprocess.Popen(["dvc", "repro", *_metrics_stages(twin)], cwd=twin,
-                                env=_env(twin), text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+    # its output goes to a file, not a pipe: a pipe nobody reads until the end would stall it
+    # once full, and the two copies would run one after the other
+    twin_log = repo.parent / "twin.log"
+    with open(twin_log, "w", encoding="utf-8") as out:
+        twin_run = subprocess.Popen([sys.executable, str(RUNNER), str(twin), *_metrics_stages(twin)],
+                                    cwd=twin, env=_env(twin), stdout=out, stderr=subprocess.STDOUT)
     log = repo.parent / "audit.jsonl"
     try:
         first = _run(repo, "dvc", "repro", KEXUE_AUDIT_LOG=str(log),
                      PYTHONPATH=f"{AUDIT}{os.pathsep}{repo / 'src'}")
     finally:
-        twin_output, _ = twin_run.communicate()
-    assert twin_run.returncode == 0, twin_output[-3000:]
+        twin_run.wait()
+    assert twin_run.returncode == 0, twin_log.read_text(encoding="utf-8")[-3000:]
     every_stage = set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
     assert _ran(first) == every_stage  # each stage ran once, and wrote its lock entry
     # every file a stage opened under data/ models/ metrics/ plots/ reports/ is a declared dep or
