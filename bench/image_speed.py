@@ -18,7 +18,11 @@ test suite partly running (train-only epoch = 422 steps of 128):
     resnet    width 16 blocks 2  176,090    916 (59)  [b256: 965]   1095 (49)
     resnet    width 32 blocks 2  698,282    267 (203)                384 (141)
 
-bfloat16 helps the dense 3x3 convs (1.2-1.45x) and slows the depthwise ones (0.8x). Under full
+bfloat16 helps the dense 3x3 convs (1.2-1.45x) and slows the depthwise ones (0.8x). A later
+machine with AVX512-BF16, quiet (nothing else running), in reports/image_speed_avx512.jsonl (each
+line records the CPU's flags and the load): the default vgg width 48 with shift 0.1 at 543 img/s
+in float32 (99.5 s per 422-step epoch) and 671 img/s in mixed bfloat16 (80.5 s); XLA slower
+there (477 img/s, shift 0). Under full
 contention the same nets ran at 40-60% of these rates. Accuracy: resnet width 16, float32,
 Adam 3e-3, half-epoch warm-up then linear decay to 0 over 6 epochs: valid 0.3955 0.8342 0.8675
 0.8768 0.9012 0.9178 (610 s), test 0.9202 — far from converged; 94%/95% not reached.
@@ -48,6 +52,26 @@ def make_config(args) -> Config:
                   erasing=args.erasing, dropout=args.dropout, precision=args.precision, xla=args.jit,
                   valid_size=6000, limit_train=0, warmup_epochs=args.warmup, momentum=0.9,
                   label_smoothing=args.ls, tta=True, fit=fit)
+
+
+def _machine() -> dict:
+    """What a timing depends on: the CPU's vector extensions, and the 1-minute load when the timed
+    part starts, this process's own start-up included (a run beside other work is up to 3x slower
+    on two cores)."""
+    import os
+
+    flags = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    return {"cpus": os.cpu_count(), "flags": [f for f in wanted if f in flags],
+            "load_1min": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
@@ -110,6 +134,7 @@ def main() -> None:
                   jit_compile=args.jit)
     record = {k: v for k, v in vars(args).items() if k not in ("data", "out")}
     record["params"] = int(model.count_params())
+    record["machine"] = _machine()
     print(f"{args.arch} width {args.width} blocks {args.blocks} {args.precision} batch "
           f"{args.batch}: {record['params']:,} params", flush=True)
 
