@@ -316,10 +316,9 @@ def test_generate_errors_clearly(tmp_path, capsys):
 
 def test_fid_features_and_a_known_floor(fake_setup):
     from kexue.corpora.fashion_mnist import load_split
-    from kexue.families.image import load_classifier
 
     _, data, classifier = fake_setup
-    extractor = fid.feature_extractor(load_classifier(classifier)[0])
+    extractor = fid.feature_extractor(fid.load_classifier(classifier))
     images = load_split(data, "test")[0]
     eager = np.concatenate([keras.ops.convert_to_numpy(extractor(images[i:i + 7], training=False))
                             for i in range(0, len(images), 7)])
@@ -442,3 +441,8 @@ def test_bad_params_give_clear_errors(fake_setup, tmp_path):
     _, data, _ = fake_setup
     with pytest.raises(ConfigError, match=r"vae\.valid_size = 500"):
         vae.train(config("vae", valid_size=500), data, tmp_path / "m", None)
+
+
+def test_fid_classifier_missing_names_its_stage(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"model\.keras not found.*dvc repro train_image"):
+        fid.load_classifier(tmp_path)

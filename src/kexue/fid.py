@@ -22,6 +22,16 @@ def significant(value: float, digits: int = 4) -> float:
     return float(f"{float(value):.{digits}g}")
 
 
+def load_classifier(model_dir: str | Path) -> keras.Model:
+    """The image family's saved classifier (``model_dir/model.keras``) — loaded here, not through
+    the family's module, so a change to how the classifier is trained does not make the
+    generative families' code stale (its trained weights are their data dependency)."""
+    from kexue.io import require_files
+
+    path = require_files(model_dir, ["model.keras"], "train_image") / "model.keras"
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
 def feature_extractor(classifier: keras.Model) -> keras.Model:
     """The classifier cut before its last layer: uint8 images (n, 28, 28) → penultimate
     features (the last layer's input)."""
@@ -87,10 +97,7 @@ class FidScorer:
     elsewhere — so the 60k training images need not go through the classifier again."""
 
     def __init__(self, classifier_dir: str | Path, data_dir: str | Path, floor: float | None = None):
-        from kexue.families.image import load_classifier
-
-        classifier, _ = load_classifier(classifier_dir)
-        self.extractor = feature_extractor(classifier)
+        self.extractor = feature_extractor(load_classifier(classifier_dir))
         self.test_features = image_features(self.extractor, load_split(data_dir, "test")[0])
         self.test_moments = feature_moments(self.test_features)
         self.data_dir = data_dir
