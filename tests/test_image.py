@@ -203,7 +203,7 @@ def test_schedule_warms_up_then_decays_to_zero():
 
 
 def test_image_batches_are_reproducible_per_epoch_and_smoothed():
-    from kexue.families.image import ImageBatches
+    from kexue.image_data import ImageBatches
 
     images = np.arange(10 * 28 * 28, dtype=np.int64).reshape(10, 28, 28).astype(np.uint8)
     labels = np.arange(10) % 3
@@ -297,7 +297,7 @@ def test_classify_errors_clearly(tmp_path, capsys):
 def test_read_image_resizes_and_inverts_light_backgrounds(tmp_path):
     from PIL import Image
 
-    from kexue.families.image import read_image
+    from kexue.image_data import read_image
 
     photo = np.full((56, 56, 3), 255, np.uint8)  # a dark square on white, in colour, twice the size
     photo[14:42, 14:42] = 0
@@ -314,7 +314,7 @@ def test_read_image_resizes_and_inverts_light_backgrounds(tmp_path):
 
 
 def test_confident_errors_orders_wrong_predictions_by_confidence():
-    from kexue.families.image import confident_errors
+    from kexue.families.image_errors import confident_errors
 
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.95, 0.05]])
     y_true = np.array([0, 0, 1, 1, 1])
@@ -324,7 +324,7 @@ def test_confident_errors_orders_wrong_predictions_by_confidence():
 
 
 def test_peers_score_on_the_same_split(tmp_path):
-    from kexue.families.image import BaselineConfig, baselines
+    from kexue.peers.image import BaselineConfig, baselines
 
     data = write_fake_fashion(tmp_path / "fmnist")
     cfg = BaselineConfig(logistic_c=1.0, logistic_max_iter=50, adaboost_estimators=3, adaboost_depth=2,

@@ -261,10 +261,11 @@ def title(args: argparse.Namespace) -> int:
 
 def classify(args: argparse.Namespace) -> int:
     """Fashion-MNIST class of each picture file (grey, resized to 28 × 28; see
-    :func:`kexue.families.image.read_image`), with the top-k probabilities."""
+    :func:`kexue.image_data.read_image`), with the top-k probabilities."""
     import numpy as np
 
-    from kexue.families.image import load_classifier, predict_probs, read_image
+    from kexue.families.image import load_classifier, predict_probs
+    from kexue.image_data import read_image
 
     if args.k < 1:
         print(f"kexue classify: -k must be >= 1, got {args.k}", file=sys.stderr)

@@ -28,16 +28,14 @@ import numpy as np
 
 from kexue.corpora.fashion_mnist import CLASSES, load_split
 from kexue.families.image import (
-    IMAGE_SIZE,
-    ImageBatches,
     _augment,
     _norm_act,
     _plain_block,
     classification_scores,
-    load_train_valid,
     require_xla,
     schedule_knots,
 )
+from kexue.image_data import IMAGE_SIZE, ImageBatches, load_train_valid
 from kexue.io import atomic_path, read_json, require_files, write_json
 from kexue.layers.center import compile_losses, with_center_loss
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
@@ -114,7 +112,7 @@ def build_classifier(cfg: Config, name: str = "center") -> keras.Model:
 
 
 class LabelledBatches(ImageBatches):
-    """:class:`~kexue.families.image.ImageBatches` in the training model's form:
+    """:class:`~kexue.image_data.ImageBatches` in the training model's form:
     ``({"images", "labels"}, {"probs": targets, "center": zeros})`` (the center output's loss
     ignores its target)."""
 

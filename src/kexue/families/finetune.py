@@ -29,10 +29,10 @@ from kexue.families.image import (
     Config,
     build_model,
     check_config,
-    load_train_valid,
     predict_classes,
     train_network,
 )
+from kexue.image_data import load_train_valid
 from kexue.train import seed_everything
 
 

@@ -31,11 +31,10 @@ from typing import Literal
 import keras
 import numpy as np
 
-from kexue.corpora.fashion_mnist import CLASSES, load_split, train_valid_split
+from kexue.corpora.fashion_mnist import CLASSES, load_split
+from kexue.image_data import IMAGE_SIZE, ImageBatches, load_train_valid
 from kexue.io import atomic_path, read_json, write_json
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
-
-IMAGE_SIZE = 28
 
 
 @dataclass(frozen=True)
@@ -227,49 +226,6 @@ def predict_classes(model: keras.Model, images: np.ndarray, tta: bool = False,
 # training
 
 
-class ImageBatches(keras.utils.PyDataset):
-    """Batches ``(uint8 images (b, 28, 28), targets (b, 10))`` with label-smoothed one-hot
-    targets; each epoch's order depends only on ``(seed, epoch)`` (so a resumed run sees the
-    batches an uninterrupted one sees; :class:`kexue.callbacks.EpochSync` sets the epoch)."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int = 0,
-                 shuffle: bool = True, label_smoothing: float = 0.0, classes: int = len(CLASSES)):
-        super().__init__()
-        if len(images) != len(labels):
-            raise ValueError(f"ImageBatches: {len(images)} images but {len(labels)} labels")
-        self.images = np.asarray(images, dtype=np.uint8)
-        targets = np.eye(classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
-        self.targets = targets * (1 - label_smoothing) + label_smoothing / classes  # (n, classes)
-        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
-        self.epoch = 0
-        self._order = self._make_order()
-
-    def _make_order(self) -> np.ndarray:
-        n = len(self.images)
-        if not self.shuffle:
-            return np.arange(n)
-        return np.random.default_rng([self.seed, self.epoch]).permutation(n)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self._order = self._make_order()
-
-    @property
-    def num_examples(self) -> int:
-        return len(self.images)
-
-    def __len__(self) -> int:
-        return -(-len(self.images) // self.batch_size)
-
-    def __getitem__(self, index: int):
-        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        return self.images[idx], self.targets[idx]
-
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.set_epoch(self.epoch + 1)
-
-
 def schedule_knots(warmup_epochs: float, epochs: int, steps_per_epoch: int) -> dict[int, float]:
     """{step: factor} of :class:`kexue.optimizers.PiecewiseLinear`: linear warm-up from 0 over
     ``warmup_epochs``, then linear decay to 0 at the last step (a "one-cycle" shape; short CPU
@@ -317,23 +273,6 @@ class ValidAccuracy(keras.callbacks.Callback):
         if logs is not None:
             pred = predict_classes(self.model, self.images, tta=True)
             logs["val_accuracy_tta"] = float(np.mean(pred == self.labels))
-
-
-def load_train_valid(data_dir: str | Path, valid_size: int, seed: int, limit: int = 0):
-    """``(x_train, y_train), (x_valid, y_valid)``: the 60k training images (or a stratified
-    ``limit`` of them) split by :func:`train_valid_split` (test is never touched here)."""
-    images, labels = load_split(data_dir, "train")
-    if 0 < limit < len(labels):
-        _, keep = train_valid_split(labels, limit, seed)  # a stratified sample of `limit` images
-        images, labels = images[keep], labels[keep]
-    if not 0 < valid_size < len(labels):
-        from kexue.config import ConfigError
-
-        raise ConfigError(f"image.valid_size = {valid_size} is not valid: expected 1 .. "
-                          f"{len(labels) - 1} (the training set has {len(labels)} images)")
-    train_idx, valid_idx = train_valid_split(labels, valid_size, seed)
-    return ((images[train_idx], labels[train_idx].astype(np.int64)),
-            (images[valid_idx], labels[valid_idx].astype(np.int64)))
 
 
 def train_network(cfg: Config, x_train, y_train, x_valid, y_valid, live_dir=None, resume_dir=None,
@@ -420,41 +359,6 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     }
 
 
-def confident_errors(probs: np.ndarray, y_true: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` wrong predictions made with the highest probability, most confident first."""
-    pred = probs.argmax(1)
-    wrong = np.flatnonzero(pred != y_true)
-    confidence = probs[wrong, pred[wrong]]
-    return wrong[np.argsort(-confidence, kind="stable")[:k]]
-
-
-def plot_errors(images: np.ndarray, probs: np.ndarray, y_true: np.ndarray, path: str | Path,
-                k: int = 24, columns: int = 8) -> int:
-    """A PNG grid of the ``k`` most confident test errors (predicted class and probability over
-    the true class); returns how many were drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    idx = confident_errors(probs, y_true, k)
-    rows = max(1, -(-len(idx) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.5, rows * 1.8))
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, i in zip(np.ravel(axes), idx, strict=False):
-        pred = int(probs[i].argmax())
-        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(f"{CLASSES[pred]} {probs[i, pred]:.2f}\n(true: {CLASSES[int(y_true[i])]})",
-                     fontsize=6)
-    fig.suptitle("Most confident test errors: predicted (probability) / true class", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return len(idx)
-
-
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     """Accuracy, macro F1 and per-class F1 on test and valid (with and without the mirror-image
     average), training cost and time-to-accuracy; plus test confusion rows for DVC's template."""
@@ -489,97 +393,3 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     rows = [{"actual": CLASSES[int(a)], "predicted": CLASSES[int(p)]}
             for a, p in zip(y_test, test_probs.argmax(1), strict=True)]
     return metrics, rows
-
-
-# ---------------------------------------------------------------------------------------------
-# peers
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    logistic_c: float = field(metadata={"min": 0.0})  # inverse L2 strength of multinomial logistic regression; 0 = skip it
-    logistic_max_iter: int = field(metadata={"min": 1})
-    adaboost_estimators: int = field(metadata={"min": 0})  # boosting rounds (SAMME) over shallow trees; 0 = skip
-    adaboost_depth: int = field(metadata={"min": 1})  # depth of each boosted tree
-    adaboost_learning_rate: float = field(metadata={"min": 0.0})
-    forest_estimators: int = field(metadata={"min": 0})  # random-forest trees; 0 = skip
-    forest_max_depth: int = field(metadata={"min": 0})  # 0 = grown until pure
-    jobs: int = field(metadata={"min": 1})  # processes for the forest
-    seed: int
-
-
-def baselines(cfg: BaselineConfig, data_dir: str | Path, network: Config) -> dict:
-    """scikit-learn peers of the Zalando benchmark on the image family's train / valid split
-    (pixels / 255 as 784 features): accuracy on valid and test, and their training seconds.
-    ``network`` (the ``image`` section, read by the stage) fixes the split."""
-    from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.tree import DecisionTreeClassifier
-
-    image_cfg = network
-    (x_train, y_train), (x_valid, y_valid) = load_train_valid(data_dir, image_cfg.valid_size,
-                                                             image_cfg.fit.seed, image_cfg.limit_train)
-    x_test, y_test = load_split(data_dir, "test")
-    flat = {name: x.reshape(len(x), -1).astype(np.float32) / 255.0
-            for name, x in (("train", x_train), ("valid", x_valid), ("test", x_test))}
-    models = {}
-    if cfg.logistic_c > 0:
-        models["logistic_regression"] = LogisticRegression(C=cfg.logistic_c, max_iter=cfg.logistic_max_iter)
-    if cfg.adaboost_estimators > 0:
-        models["adaboost_trees"] = AdaBoostClassifier(
-            DecisionTreeClassifier(max_depth=cfg.adaboost_depth, random_state=cfg.seed),
-            n_estimators=cfg.adaboost_estimators, learning_rate=cfg.adaboost_learning_rate,
-            random_state=cfg.seed)
-    if cfg.forest_estimators > 0:
-        models["random_forest"] = RandomForestClassifier(
-            n_estimators=cfg.forest_estimators, max_depth=cfg.forest_max_depth or None,
-            n_jobs=cfg.jobs, random_state=cfg.seed)
-    peers = {}
-    for name, model in models.items():
-        start = time.perf_counter()
-        model.fit(flat["train"], y_train)
-        seconds = time.perf_counter() - start
-        predicted = {split: model.predict(flat[split]) for split in ("valid", "test")}
-        peers[name] = {
-            "test": classification_scores(y_test, predicted["test"]),
-            "valid": {"accuracy": round(float(np.mean(predicted["valid"] == y_valid)), 4)},
-            # right (1) or wrong (0) per image, for the paired bootstrap of evaluate_image
-            "items": {"valid": (predicted["valid"] == y_valid).astype(int).tolist(),
-                      "test": (predicted["test"] == y_test).astype(int).tolist()},
-            "train_seconds": round(seconds, 1),
-            "params": {k: v for k, v in model.get_params().items()
-                       if k in ("C", "max_iter", "n_estimators", "learning_rate", "max_depth")},
-        }
-        for split in ("test",):  # keep the file short: per-class rows only for the network
-            peers[name][split].pop("per_class")
-    return peers
-
-
-# ---------------------------------------------------------------------------------------------
-# new images (the CLI)
-
-
-def read_image(path: str | Path, invert: Literal["auto", "yes", "no"] = "auto") -> np.ndarray:
-    """A picture file as a Fashion-MNIST-like uint8 (28, 28) image: grey, resized to 28×28
-    (Lanczos; a non-square picture is squashed), and — as Fashion-MNIST shows light garments on
-    black — inverted when ``invert`` says so; ``auto`` inverts when the border is light (mean of
-    the outermost pixels above 127), as in a photo of an item on a white background."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as picture:
-            grey = picture.convert("L")
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"{path}: not a readable image ({err}); give a PNG, JPEG or similar") from err
-    if grey.size != (IMAGE_SIZE, IMAGE_SIZE):
-        grey = grey.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    pixels = np.asarray(grey, dtype=np.uint8)  # (28, 28)
-    if invert not in ("auto", "yes", "no"):
-        raise ValueError(f"invert = {invert!r}: expected auto | yes | no")
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if invert == "yes" or (invert == "auto" and border.mean() > 127):
-        pixels = 255 - pixels
-    return pixels

@@ -7,7 +7,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from kexue.corpora.fashion_mnist import load_split
-    from kexue.families.image import load_classifier, plot_errors, predict_probs
+    from kexue.families.image import load_classifier, predict_probs
+    from kexue.families.image_errors import plot_errors
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="data/raw/fashion_mnist")
