@@ -10,7 +10,7 @@ import yaml
 from scipy.integrate import solve_ivp
 
 from kexue.config import ConfigError, load_section, parse
-from kexue.families import ode
+from kexue.families import ode, ode_problem
 from kexue.layers import LearnedInitialState, ODECell, get_ode_system, time_grid
 from kexue.peers import ode as ode_peers
 
@@ -151,8 +151,8 @@ def test_fit_recovers_lotka_volterra_and_matches_the_scipy_peer():
     raw["fit"]["optimizer"]["schedule"] = {0: 1.0, 120: 0.05}
     raw["fit"]["optimizer"]["learning_rate"] = 0.05
     cfg = parse(ode.Config, raw, "ode")
-    problem = ode.Problem(get_ode_system(cfg.system), cfg.simulate.true_params, 6.0,
-                          **{k: np.asarray(v) for k, v in ode.simulate(cfg).items()
+    problem = ode_problem.Problem(get_ode_system(cfg.system), cfg.simulate.true_params, 6.0,
+                          **{k: np.asarray(v) for k, v in ode_problem.simulate(cfg.system, cfg.simulate).items()
                              if k in ("obs_times", "observations", "eval_times", "truth")})
     fits = [ode.fitted_values(ode.fit_keras(cfg, problem)[0])[0] for _ in range(2)]
     assert fits[0] == fits[1]
@@ -170,7 +170,7 @@ def test_point_errors_split_the_grid_at_fit_until_and_feed_the_comparison():
     out → test; a curve closer to the truth wins the paired bootstrap with an interval below 0."""
     times = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     truth = np.zeros((1, 5, 2))
-    problem = ode.Problem(get_ode_system("lotka_volterra"), LV_TRUE, 2.0, obs_times=times[:3],
+    problem = ode_problem.Problem(get_ode_system("lotka_volterra"), LV_TRUE, 2.0, obs_times=times[:3],
                           observations=truth[:, :3], eval_times=times, truth=truth)
     curve = np.zeros((1, 5, 2))
     curve[0, :, 0] = [1.0, 2.0, 3.0, 4.0, 5.0]  # prey off by 1..5, predator exact

@@ -13,7 +13,8 @@ import numpy as np
 
 from kexue.config import require_network
 from kexue.families.ode import Config as NetworkConfig
-from kexue.families.ode import Problem, integrate, load_problem, ordered_params, trajectory_metrics
+from kexue.families.ode import trajectory_metrics
+from kexue.families.ode_problem import Problem, integrate, load_problem, ordered_params
 
 __all__ = ["BaselineConfig", "NetworkConfig", "baselines", "fit_scipy"]
 

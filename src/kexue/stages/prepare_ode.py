@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from kexue.config import ConfigError, load_section
-from kexue.families.ode import PROBLEM_FILE, Config, simulate
+from kexue.families.ode import Config
+from kexue.families.ode_problem import PROBLEM_FILE, simulate
 from kexue.io import atomic_dir, write_json
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"prepare_ode: {err}", file=sys.stderr)
         return 2
-    problem = simulate(cfg)
+    problem = simulate(cfg.system, cfg.simulate)
     with atomic_dir(args.out) as tmp:
         write_json(Path(tmp) / PROBLEM_FILE, problem, indent=None)
     print(f"prepare_ode: {cfg.system}, {len(problem['observations'])} trajectory(ies) x "
