@@ -10,6 +10,8 @@ from kexue import cli, decoding
 from kexue.config import ConfigError, load_section, parse
 from kexue.corpora import prepared_articles as articles
 from kexue.families import seq2seq as s2s
+from kexue.families import seq2seq_data as s2s_data
+from kexue.families import seq2seq_examples as s2s_examples
 from kexue.io import write_jsonl
 from kexue.peers import seq2seq as headlines
 from kexue.text import rouge
@@ -175,8 +177,8 @@ def test_pair_batches_pad_and_drop_decoder_inputs():
     inputs = [rng.integers(4, 20, size=n).astype(np.int32) for n in rng.integers(3, 30, size=40)]
     y_in = [np.asarray([s2s.START_ID, *rng.integers(4, 20, size=n)], np.int32) for n in rng.integers(1, 9, size=40)]
     y_out = [np.asarray([*y[1:], s2s.END_ID], np.int32) for y in y_in]
-    plain = s2s.PairBatches(inputs, y_in, y_out, batch_size=8, seed=3)
-    dropped = s2s.PairBatches(inputs, y_in, y_out, batch_size=8, seed=3, input_dropout=0.5)
+    plain = s2s_data.PairBatches(inputs, y_in, y_out, batch_size=8, seed=3)
+    dropped = s2s_data.PairBatches(inputs, y_in, y_out, batch_size=8, seed=3, input_dropout=0.5)
     seen, changed, kept = 0, 0, 0
     for index in range(len(plain)):
         (x, a), target = plain[index]
@@ -232,9 +234,9 @@ def test_step_model_reproduces_the_training_model(trained):
     tmp_path = trained[0]
     model = s2s.Headliner(tmp_path / "model")
     texts, heads = articles.headline_pairs(articles.load_articles(trained[1], "valid")[:5], True)
-    x = s2s._pad(s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen))
+    x = s2s_data.pad_ids(s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen))
     y_in, _ = s2s.encode_targets(heads, model.vocab, model.cfg.max_headline)
-    y_in = s2s._pad(y_in)
+    y_in = s2s_data.pad_ids(y_in)
     full = keras.ops.convert_to_numpy(model.model([x, y_in]))  # (5, y_len, vocab)
     encoder, step = s2s.inference_models(model.model, model.cfg)
     encoded, summary, presence = (keras.ops.convert_to_numpy(t) for t in encoder(x))
@@ -264,7 +266,7 @@ def test_tiny_train_generate_round_trip(trained):
     # beam width 1 through beam_search is the greedy path the decoder takes for width 1
     inputs = s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen)
     greedy = model.decoder.generate(inputs, beam_size=1)
-    x = s2s._pad(inputs)
+    x = s2s_data.pad_ids(inputs)
     encoded, summary, presence = model.decoder.encode(x)
     state = [np.zeros((len(x), model.cfg.units), np.float32) for _ in range(4)]
     beam1 = decoding.beam_search(model.decoder.step, state, [encoded, x, summary, presence], batch=len(x),
@@ -294,7 +296,7 @@ def test_copy_only_decoding_generates_paragraph_characters(trained):
     texts = [t[:6] for t in articles.headline_pairs(articles.load_articles(data, "test"), True)[0]]  # 6 of 16 characters
     for text, (title, _) in zip(texts, model.titles(texts, beam_size=2), strict=True):
         assert title and set(title) <= set(text), (title, text)
-    x = s2s._pad(s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen))
+    x = s2s_data.pad_ids(s2s.encode_inputs(texts, model.vocab, model.cfg.maxlen))
     encoded, summary, presence = model.decoder.encode(x)
     state = [np.zeros((len(x), model.cfg.units), np.float32) for _ in range(4)]
     log_probs, _ = model.decoder.step(np.full(len(x), s2s.START_ID), state, [encoded, x, summary, presence])
@@ -318,12 +320,12 @@ def test_baselines_on_toy_articles(tmp_path):
 
 
 def test_examples_table(trained, tmp_path):
-    rows = s2s.example_rows(trained[0] / "model", trained[1], articles=5)
+    rows = s2s_examples.example_rows(trained[0] / "model", trained[1], articles=5)
     assert [r["id"] for r in rows] == ["a00200", "a00203", "a00206", "a00208", "a00211"]
-    table = s2s.examples_markdown(rows)
+    table = s2s_examples.examples_markdown(rows)
     assert table.count("\n") == 2 + 5 and "real headline" in table
     with pytest.raises(ValueError, match="articles must be >= 1"):
-        s2s.example_rows(trained[0] / "model", trained[1], articles=0)
+        s2s_examples.example_rows(trained[0] / "model", trained[1], articles=0)
 
 
 def test_bad_params_name_the_key(tmp_path):

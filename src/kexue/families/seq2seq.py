@@ -34,10 +34,21 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kexue.batches import SequenceBatches
 from kexue.config import ConfigError
 from kexue.corpora.prepared_articles import headline_pairs, load_articles
 from kexue.decoding import StepFn, beam_search, greedy_decode
+from kexue.families.seq2seq_data import (
+    BANNED_IDS,
+    END_ID,
+    SPECIAL_IDS,
+    START_ID,
+    PairBatches,
+    build_vocab,
+    decode_ids,
+    encode_inputs,
+    encode_targets,
+    pad_ids,
+)
 from kexue.infer import compiled_call
 from kexue.io import atomic_path, read_json, require_files, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
@@ -47,15 +58,9 @@ from kexue.layers.seq2seq import (
     KeyPaddingMask,
     TokenPresence,
 )
-from kexue.peers.seq2seq import lead_headline
 from kexue.text.rouge import headline_metrics, rouge_l_items, rouge_scores
-from kexue.text.vocab import PAD, UNK, Vocab, characters
+from kexue.text.vocab import Vocab
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
-
-START, END = "<s>", "</s>"
-START_ID, END_ID = 2, 3
-SPECIAL_IDS = (0, 1, 2, 3)  # pad, unk, start, end: never "present" in an input
-BANNED_IDS = (0, 1, 2)  # never generated (pad, unk, start)
 
 
 @dataclass(frozen=True)
@@ -88,75 +93,6 @@ class Config:
         if self.min_len > self.max_headline:
             raise ConfigError(f"params.yaml: seq2seq.min_len = {self.min_len} is not valid: expected "
                               f"a value <= seq2seq.max_headline ({self.max_headline})")
-
-
-# --- data ---------------------------------------------------------------------------------
-
-
-def build_vocab(texts: Sequence[str], min_count: int) -> Vocab:
-    """Characters of the training paragraphs and headlines, with <s> and </s> at ids 2 and 3."""
-    ranked = Vocab.build((characters(t) for t in texts), min_count=min_count).tokens[2:]
-    return Vocab([PAD, UNK, START, END, *ranked])
-
-
-def encode_inputs(texts: Sequence[str], vocab: Vocab, maxlen: int) -> list[np.ndarray]:
-    return [vocab.encode(characters(t), maxlen) for t in texts]
-
-
-def encode_targets(headlines: Sequence[str], vocab: Vocab, max_headline: int
-                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Decoder inputs ``<s> c1 .. cn`` and targets ``c1 .. cn </s>`` (n <= max_headline)."""
-    ids = [[vocab.index.get(c, 1) for c in characters(h)][:max_headline] for h in headlines]
-    inputs = [np.asarray([START_ID, *i], dtype=np.int32) for i in ids]
-    targets = [np.asarray([*i, END_ID], dtype=np.int32) for i in ids]
-    return inputs, targets
-
-
-def decode_ids(ids: Sequence[int], vocab: Vocab) -> str:
-    return "".join(vocab.tokens[i] for i in ids if i not in SPECIAL_IDS)
-
-
-def _pad(sequences: Sequence[np.ndarray], multiple: int = 8, extra: int = 0) -> np.ndarray:
-    """Right-pad with 0 to the longest length rounded up to ``multiple`` (fewer distinct shapes,
-    fewer retraces), plus ``extra`` steps."""
-    length = max(len(s) for s in sequences)
-    length = -(-length // multiple) * multiple + extra
-    out = np.zeros((len(sequences), length), dtype=np.int32)
-    for row, seq in enumerate(sequences):
-        out[row, : len(seq)] = seq
-    return out
-
-
-class PairBatches(SequenceBatches):
-    """``((paragraph ids, decoder input ids), target ids)`` batches, padded per batch, in the
-    sortish order of :class:`kexue.batches.SequenceBatches` by paragraph length (the decoder
-    inputs and targets have their own length, so they are padded here).
-
-    ``input_dropout`` replaces that share of the decoder's teacher-forced input characters (never
-    the start token) with <unk>, drawn per ``(seed, epoch, batch)``: the decoder then has to
-    look at the paragraph instead of continuing a memorised headline."""
-
-    def __init__(self, inputs: Sequence[np.ndarray], decoder_inputs: Sequence[np.ndarray],
-                 targets: Sequence[np.ndarray], batch_size: int, seed: int = 0,
-                 chunk_batches: int = 50, input_dropout: float = 0.0):
-        if not len(inputs) == len(decoder_inputs) == len(targets):
-            raise ValueError("PairBatches: inputs, decoder inputs and targets differ in length")
-        super().__init__(inputs, None, batch_size, seed, shuffle=True, chunk_batches=chunk_batches)
-        self.decoder_inputs, self.targets = list(decoder_inputs), list(targets)
-        self.input_dropout = input_dropout
-
-    def __getitem__(self, index: int):
-        (x,) = super().__getitem__(index)  # (batch, x_len), one extra padded step on odd batches
-        idx = self._batches[index]
-        extra = index % 2  # the same extra step, for the same reason (see SequenceBatches)
-        y_in = _pad([self.decoder_inputs[i] for i in idx], 1, extra)  # (batch, y_len)
-        y_out = _pad([self.targets[i] for i in idx], 1, extra)  # (batch, y_len), 0 = ignored
-        if self.input_dropout > 0:
-            rng = np.random.default_rng([self.seed, self.epoch, index, 1])
-            drop = rng.random(y_in.shape) < self.input_dropout  # (batch, y_len)
-            drop[:, 0] = False  # the start token stays
-            y_in = np.where(drop & (y_in > 0), 1, y_in)  # 1 = <unk>
-        return (x, y_in), y_out
 
 
 # --- model --------------------------------------------------------------------------------
@@ -290,7 +226,7 @@ class Decoder:
         beam_size = cfg.beam_size if beam_size is None else beam_size
         out: list[tuple[list[int], float]] = []
         for start in range(0, len(inputs), batch_size):
-            x = _pad(inputs[start : start + batch_size])  # (n, x_len)
+            x = pad_ids(inputs[start : start + batch_size])  # (n, x_len)
             encoded, summary, presence = self.encode(x)  # (n, x_len, units), (n, units), (n, vocab)
             n = len(x)
             state = [np.zeros((n, cfg.units), np.float32) for _ in range(2 * cfg.decoder_layers)]
@@ -425,37 +361,3 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     metrics["beam_size"] = model.cfg.beam_size
     metrics["train_examples"] = info["train_examples"]
     return metrics, rows
-
-
-def example_rows(model_dir: str | Path, data_dir: str | Path, articles: int = 20) -> list[dict]:
-    """``articles`` test articles spread evenly over the split (chronological), each with its
-    paragraph, real headline, generated headline (and its ROUGE-L), and the lead peer's."""
-    if articles < 1:
-        raise ValueError(f"example_rows: articles must be >= 1, got {articles}")
-    model = Headliner(model_dir)
-    test = load_articles(data_dir, "test")
-    picked = sorted({round(i * (len(test) - 1) / max(articles - 1, 1))
-                     for i in range(min(articles, len(test)))})
-    chosen = [test[i] for i in picked]
-    texts, references = headline_pairs(chosen, model.cfg.strip_headline_notes)
-    generated = [title for title, _ in model.titles(texts)]
-    chars = model.info["median_headline_chars"]
-    return [{"id": a["id"], "paragraph": text, "headline": ref, "generated": gen,
-             "lead": lead_headline(text, chars),
-             "rougeL": round(rouge_scores([ref], [gen])["rougeL"], 4)}
-            for a, text, ref, gen in zip(chosen, texts, references, generated, strict=True)]
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "｜").replace("\n", " ")
-
-
-def examples_markdown(rows: Sequence[dict], paragraph_chars: int = 60) -> str:
-    """The example rows as a Markdown table (paragraphs cut to ``paragraph_chars``)."""
-    lines = ["| # | article | real headline | generated (beam search) | ROUGE-L | lead peer | paragraph |",
-             "|---|---|---|---|---|---|---|"]
-    for i, row in enumerate(rows, 1):
-        head = row["paragraph"][:paragraph_chars] + ("…" if len(row["paragraph"]) > paragraph_chars else "")
-        lines.append(f"| {i} | {row['id']} | {_cell(row['headline'])} | {_cell(row['generated'])} | "
-                     f"{row['rougeL']:.2f} | {_cell(row['lead'])} | {_cell(head)} |")
-    return "\n".join(lines) + "\n"

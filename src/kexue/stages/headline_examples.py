@@ -15,13 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="markdown table")
     parser.add_argument("--png", required=True, help="the same rows as a picture")
     args = parser.parse_args(argv)
-    from kexue.families import seq2seq
+    from kexue.families.seq2seq_examples import example_rows, examples_markdown
     from kexue.plots import cjk_font, headline_table_png
 
     font = cjk_font()  # fail before the decoding
-    rows = seq2seq.example_rows(args.model, args.data, args.articles)
+    rows = example_rows(args.model, args.data, args.articles)
     with atomic_write(args.out) as handle:
-        handle.write(seq2seq.examples_markdown(rows))
+        handle.write(examples_markdown(rows))
     Path(args.png).parent.mkdir(parents=True, exist_ok=True)
     headline_table_png(rows, args.png, font)
     print(f"headline_examples: {len(rows)} test articles → {args.out}, {args.png}", file=sys.stderr)
