@@ -353,7 +353,7 @@ def test_a_model_trained_with_a_kexue_loss_loads_in_a_fresh_process(tmp_path):
     data = _synthetic(tmp_path, n=32)
     sentiment.train(replace(CFG, loss="focal", fit=replace(CFG.fit, epochs=1)), data,
                     tmp_path / "model", None)
-    code = ("import sys; from kexue.families.sentiment import SentimentClassifier; "
+    code = ("import sys; from kexue.families.sentiment_classifier import SentimentClassifier; "
             "print(type(SentimentClassifier(sys.argv[1]).model.loss).__name__)")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model")],
                           capture_output=True, text=True)

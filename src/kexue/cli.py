@@ -150,7 +150,7 @@ def _serve(command: str, loader, args: argparse.Namespace, rows) -> int:
 
 
 def sentiment(args: argparse.Namespace) -> int:
-    from kexue.families.sentiment import LABELS, SentimentClassifier
+    from kexue.families.sentiment_classifier import LABELS, SentimentClassifier
 
     def rows(clf, texts):
         probs = clf.predict_proba(texts)

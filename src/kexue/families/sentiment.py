@@ -31,7 +31,17 @@ from kexue import losses  # registers kexue's losses, so a model compiled with o
 from kexue.batches import SequenceBatches
 from kexue.checkpoint import CheckpointFolder, load_member, save_member
 from kexue.corpora.reviews import LABELS, load_rows, load_split, sample_weights
-from kexue.io import atomic_path, read_json, read_jsonl, write_json
+from kexue.families.sentiment_classifier import SentimentClassifier
+from kexue.families.sentiment_inputs import (
+    add_words,
+    bigrams,
+    concat_inputs,
+    encode,
+    input_specs,
+    word_channel,
+    word_ids,
+)
+from kexue.io import atomic_path, read_jsonl, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.metrics import classification_metrics, correct_items
 from kexue.nonfinite import StopOnNonFiniteLoss
@@ -82,51 +92,6 @@ class Config:
     augment: bool = False
 
 
-def bigrams(chars: list[str]) -> list[str]:
-    """The bigram starting at each character (the last one pairs with an end marker), so the
-    bigram sequence aligns with the character sequence."""
-    return [a + b for a, b in zip(chars, chars[1:] + ["</s>"], strict=True)]
-
-
-def encode(vocab: Vocab, texts: list[str], maxlen: int,
-           bigram_vocab: Vocab | None = None) -> list[np.ndarray] | tuple[list[np.ndarray], ...]:
-    chars = [tokens(t) for t in texts]
-    ids = [vocab.encode(c, maxlen) for c in chars]
-    if bigram_vocab is None:
-        return ids
-    pairs = [bigram_vocab.encode(bigrams(c), maxlen) if c else np.ones(1, np.int32) for c in chars]
-    return ids, pairs
-
-
-def word_ids(word_vocab: Vocab, segment, texts: list[str], maxlen: int) -> list[np.ndarray]:
-    """Per character, the id of the word (cut by ``segment``) that contains it; aligned with
-    :func:`tokens` (a text whose words do not spell its characters gets <unk> throughout)."""
-    out = []
-    for text in texts:
-        ids: list[int] = []
-        for word in segment(text):
-            ids.extend([word_vocab.index.get(word, 1)] * len(word))
-        if len(ids) != len(tokens(text)):
-            ids = [1] * len(tokens(text))
-        out.append(np.asarray(ids[:maxlen] or [1], dtype=np.int32))
-    return out
-
-
-def _add_words(encoded, words: list[np.ndarray] | None):
-    if words is None:
-        return encoded
-    return (*encoded, words) if isinstance(encoded, tuple) else (encoded, words)
-
-
-def _input_specs(cfg_bigrams: bool, embeddings: str) -> list:
-    ids = [keras.Input(shape=(None,), dtype="int32", name="char_ids")]  # (batch, seq_len)
-    if cfg_bigrams:
-        ids.append(keras.Input(shape=(None,), dtype="int32", name="bigram_ids"))
-    if embeddings != "none":
-        ids.append(keras.Input(shape=(None,), dtype="int32", name="word_ids"))
-    return ids
-
-
 def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
                 name: str = "sentiment", word_matrix: np.ndarray | None = None) -> keras.Model:
     rnn = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cfg.encoder]
@@ -172,7 +137,7 @@ def build_model(cfg: Config, vocab_size: int, bigram_vocab_size: int = 0,
 def average_members(members: list[keras.Model], bigrams: bool,
                     embeddings: str = "none") -> keras.Model:
     """One model whose output is the mean of the members' P(positive) (a seed ensemble)."""
-    inputs = _input_specs(bigrams, embeddings)
+    inputs = input_specs(bigrams, embeddings)
     inputs = inputs if len(inputs) > 1 else inputs[0]
     probs = [member(inputs) for member in members]  # each (batch, 1)
     prob = keras.layers.Average(name="prob_pos")(probs)  # (batch, 1)
@@ -188,22 +153,6 @@ def make_loss(cfg: Config) -> keras.losses.Loss:
     if cfg.loss == "soft_truncated":
         return losses.SoftTruncatedCrossEntropy(margin=cfg.margin, scale=cfg.scale)
     return losses.BinaryFocalLoss(gamma=cfg.gamma, alpha=cfg.alpha)
-
-
-def _word_channel(cfg: Config, vectors_root: str | Path | None, tokenized_dir: str | Path | None):
-    """(word vocab, segmenter, matrix with pad and <unk> rows) for ``cfg.embeddings``."""
-    from kexue.text.tokenized import load_segmenter
-    from kexue.text.word_vectors import WordVectors
-
-    if vectors_root is None or tokenized_dir is None:
-        raise ValueError(f"sentiment.embeddings = {cfg.embeddings} needs the word vectors and the "
-                         "learnt lexicon: pass vectors_root (holding word2vec/ and glove/) and "
-                         "tokenized_dir (stage train: --inputs vectors_root=... tokenized_dir=...)")
-
-    vectors = WordVectors.load(Path(vectors_root) / cfg.embeddings)
-    vocab = Vocab(["<pad>", "<unk>", *vectors.words])
-    matrix = np.concatenate([np.zeros((2, vectors.dim), np.float32), vectors.matrix])
-    return vocab, load_segmenter(tokenized_dir), matrix
 
 
 def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
@@ -242,17 +191,17 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
 
     word_vocab = segment = word_matrix = None
     if cfg.embeddings != "none":
-        word_vocab, segment, word_matrix = _word_channel(cfg, vectors_root, tokenized_dir)
+        word_vocab, segment, word_matrix = word_channel(cfg.embeddings, vectors_root, tokenized_dir)
 
     def inputs(texts):
         words = word_ids(word_vocab, segment, texts, cfg.maxlen) if word_vocab else None
-        return _add_words(encode(vocab, texts, cfg.maxlen, bigram_vocab), words)
+        return add_words(encode(vocab, texts, cfg.maxlen, bigram_vocab), words)
 
     train_ids = inputs(train_texts)
     refit_ids = refit_y = refit_weights = None
     if cfg.refit:  # train + valid, for the refit after selection
         valid_rows = load_rows(data_dir, "valid")[2]
-        refit_ids = _concat_inputs(train_ids, inputs(valid_texts))
+        refit_ids = concat_inputs(train_ids, inputs(valid_texts))
         refit_y = np.concatenate([train_y, valid_y])
         valid_weights = sample_weights(valid_rows, cfg.sample_weights, data_dir / "valid.jsonl")
         refit_weights = None if weights is None else np.concatenate([weights, valid_weights])
@@ -327,12 +276,6 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     return info
 
 
-def _concat_inputs(a, b):
-    if isinstance(a, tuple):
-        return tuple(list(x) + list(y) for x, y in zip(a, b, strict=True))
-    return list(a) + list(b)
-
-
 def _predict(model: keras.Model, batches: SequenceBatches) -> np.ndarray:
     """P(positive) per example of unshuffled ``batches``, in example order."""
     out = np.concatenate([model(batches[i][0], training=False).numpy()[:, 0]
@@ -359,50 +302,6 @@ def _refit(cfg: Config, index: int, seed: int, name: str, ids, y, weights, epoch
     print(f"sentiment: member{index} refit on train + valid for {epochs} epoch(s) in {seconds:.0f}s",
           file=sys.stderr)
     return model, seconds
-
-
-class SentimentClassifier:
-    """A trained sentiment model with its vocabulary, for evaluation and the CLI."""
-
-    def __init__(self, model_dir: str | Path, batch_size: int = 256):
-        model_dir = Path(model_dir)
-        for name in ("model.keras", "vocab.json", "train_info.json"):
-            if not (model_dir / name).is_file():
-                raise FileNotFoundError(
-                    f"{model_dir / name} not found: train the model first (`dvc repro train@sentiment`)"
-                )
-        self.model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
-        self.vocab = Vocab.load(model_dir / "vocab.json")
-        self.info = read_json(model_dir / "train_info.json")
-        self.maxlen = self.info["config"]["maxlen"]
-        self.bigram_vocab = (Vocab.load(model_dir / "bigram_vocab.json")
-                             if self.info["config"].get("bigrams") else None)
-        self.word_vocab = self.segment = None
-        if self.info["config"].get("embeddings", "none") != "none":
-            from kexue.text.tokenized import load_segmenter
-
-            self.word_vocab = Vocab.load(model_dir / "word_vocab.json")
-            self.segment = load_segmenter(model_dir / "lexicon")
-        self.batch_size = batch_size
-
-    def member_names(self) -> list[str]:
-        """The ensemble's member sub-models (empty for a single model)."""
-        return [layer.name for layer in self.model.layers if isinstance(layer, keras.Model)]
-
-    def predict_proba(self, texts: list[str], member: str | None = None) -> np.ndarray:
-        """P(positive) for each text, in input order; ``member`` asks one ensemble member."""
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        model = self.model if member is None else self.model.get_layer(member)
-        words = (word_ids(self.word_vocab, self.segment, texts, self.maxlen)
-                 if self.word_vocab is not None else None)
-        batches = SequenceBatches(_add_words(encode(self.vocab, texts, self.maxlen, self.bigram_vocab),
-                                             words), None, self.batch_size, shuffle=False)
-        out = np.concatenate([model(batches[i][0], training=False).numpy()[:, 0]
-                              for i in range(len(batches))])
-        probs = np.empty(len(texts), dtype=np.float32)
-        probs[batches.order()] = out
-        return probs
 
 
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:

@@ -33,7 +33,8 @@ def sentiment_saliency(cfg: Config, model_dir: str | Path, data_dir: str | Path,
     import tensorflow as tf
 
     from kexue.batches import SequenceBatches, pad
-    from kexue.families.sentiment import LABELS, SentimentClassifier, encode, word_ids
+    from kexue.families.sentiment_classifier import LABELS, SentimentClassifier
+    from kexue.families.sentiment_inputs import encode, word_ids
     from kexue.io import read_jsonl, write_json
     from kexue.text.tokenized import load_segmenter
 
