@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import math
+import shutil
 
 import keras
 import numpy as np
@@ -10,18 +11,19 @@ import yaml
 from kexue import cli
 from kexue.config import ConfigError, load_section, parse
 from kexue.corpora import cloze as corpus
-from kexue.families import cloze
+from kexue.families import cloze, cloze_data, cloze_evidence
 from kexue.io import write_json, write_jsonl
 from kexue.layers.attention import AttentionSum, TokenState
 from kexue.peers import cloze as cloze_peers
 from kexue.stages import prepare_cloze
+from kexue.text import context_match
 
 OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_decay": 0.0,
              "global_clipnorm": 5.0, "gradient_accumulation_steps": 1, "use_ema": False,
              "ema_momentum": 0.99, "lr_multipliers": {}, "lookahead_k": 0, "lookahead_alpha": 0.5}
 TINY = {"min_count": 1, "max_query_words": 10, "train_document_words": 0,
         "candidates": "answer_tags", "embedding_dim": 16, "encoder": "lstm", "units": 16,
-        "dropout": 0.0, "score": "bilinear", "match_features": "none",
+        "dropout": 0.0, "score": "bilinear", "match_features": "none", "context_weights": [0.0],
         "fit": {"epochs": 6, "batch_size": 8, "seed": 0, "deterministic": True,
                 "distribute": "none", "optimizer": OPTIMIZER}}
 
@@ -151,13 +153,13 @@ CONTEXT_QUERY = ["记者", corpus.BLANK, "报道", "。"]
 
 def _setting(window=1, decay=1.0, aggregate="max", frequency_weight=0.0, idf=False,
              exclude_query=False):
-    return cloze_peers.ContextSetting(window, decay, aggregate, frequency_weight, idf, exclude_query)
+    return context_match.ContextSetting(window, decay, aggregate, frequency_weight, idf, exclude_query)
 
 
 def test_context_match_finds_the_word_between_the_blanks_neighbours():
     sample = _sample(CONTEXT_QUERY, CONTEXT_DOCUMENT, CONTEXT_TAGS, "上海")
     assert cloze_peers.most_frequent(sample, ["n", "ns"], exclude_query=True) == "北京"  # wrong
-    table = cloze_peers.context_table(sample, ["n", "ns"], 2, lambda w: 1.0)
+    table = context_match.context_table(sample, ["n", "ns"], 2, lambda w: 1.0)
     assert table.words == ["北京", "记者", "上海"] and table.counts.tolist() == [3, 1, 1]
     assert table.query_distance.tolist() == [1, 1, 2]  # 记者, 报道 beside the blank; 。 two away
     # k = 1: 上海 has both neighbours (2 + 0.1); 北京 none (0 + 0.3)
@@ -169,7 +171,7 @@ def test_context_match_finds_the_word_between_the_blanks_neighbours():
                 _setting(2, 0.5, "max", frequency_weight=0.6)]
     assert cloze_peers.context_choices(table, settings) == ["上海", "上海", "北京", "上海"]
     # IDF: the rare 记者 and 报道 outweigh the common 。
-    idf = cloze_peers.inverse_document_frequency([["记者", "。"], ["。"], ["。", "报道"]])
+    idf = context_match.inverse_document_frequency([["记者", "。"], ["。"], ["。", "报道"]])
     assert idf("。") == pytest.approx(1.0) and idf("记者") == pytest.approx(np.log(2) + 1)
     assert idf("没见过") == pytest.approx(np.log(4) + 1)
 
@@ -254,8 +256,14 @@ def trained(tmp_path_factory):
     write_jsonl(data / "valid.jsonl", _toy_rows(30, 2))
     write_jsonl(data / "test.jsonl", _toy_rows(30, 3))
     write_json(data / "meta.json", {"answer_tags": ["n", "nr"], "blank": corpus.BLANK})
-    info = cloze.train(_config(), data, tmp / "model", tmp / "live")
+    # the context-match setting a peer would choose here: the name right after the query's cue
+    write_json(tmp / "peers.json", {"context_match": {"chosen": dataclasses.asdict(CUE_SETTING)}})
+    info = cloze.train(_config(context_weights=[0.0, 1.0]), data, tmp / "model", tmp / "live",
+                       peers=tmp / "peers.json")
     return tmp, data, info
+
+
+CUE_SETTING = context_match.ContextSetting(1, 1.0, "max", 0.0, False, True)
 
 
 def test_tiny_train_evaluate_and_predict(trained):
@@ -284,6 +292,58 @@ def test_tiny_train_evaluate_and_predict(trained):
     assert sum(p for _, p in ranked) == pytest.approx(1.0, abs=1e-5)  # 3 candidates: all listed
     with pytest.raises(ValueError, match="exactly one blank"):
         reader.rank(["今天", "唱歌"], document, tags)
+
+
+def test_the_weight_of_the_evidence_is_chosen_on_valid_and_kept_with_the_model(trained, tmp_path):
+    tmp, data, info = trained
+    evidence = info["context_evidence"]
+    tried = evidence["valid_accuracy_by_weight"]
+    assert set(tried) == {"0.0", "1.0"} and evidence["setting"] == dataclasses.asdict(CUE_SETTING)
+    assert evidence["weight"] == float(max(tried, key=lambda w: (tried[w], -float(w))))
+    metrics, _ = cloze.evaluate(tmp / "model", data)
+    # weight 0 on valid is the network alone, scored the same way by the evaluation
+    assert metrics["reader_alone"]["valid"]["accuracy"] == tried["0.0"]
+    assert metrics["valid"]["accuracy"] == tried[str(evidence["weight"])]
+    assert metrics["context_evidence"] == evidence
+    # the same network with a heavy weight on the cue: the evidence decides every sample
+    heavy = tmp_path / "model"
+    shutil.copytree(tmp / "model", heavy)
+    cloze_evidence.Evidence(CUE_SETTING, 50.0, context_match.DocumentFrequency.of([])).save(
+        heavy / cloze_evidence.EVIDENCE_FILE)
+    joined, _ = cloze.evaluate(heavy, data)
+    assert joined["test"]["accuracy"] == 1.0
+    assert joined["reader_alone"] == metrics["reader_alone"]
+    reader = cloze.ClozeReader(heavy)
+    assert reader.evidence.weight == 50.0 and reader.evidence.setting == CUE_SETTING
+    (heavy / cloze_evidence.EVIDENCE_FILE).unlink()  # without the file: the network alone
+    alone, _ = cloze.evaluate(heavy, data)
+    assert alone["test"]["accuracy"] == metrics["reader_alone"]["test"]["accuracy"]
+
+
+def test_join_is_the_product_of_the_experts_renormalised():
+    probs = np.array([0.1, 0.5, 0.3, 0.1])  # index 0: mass off the candidates, unused
+    scores = np.array([1.0, 0.0, -np.inf])  # the third candidate is shown by the query
+    joined = cloze_evidence.join(probs, scores, 2.0)
+    expected = np.array([0.5 * np.exp(2.0), 0.3, 0.0])
+    np.testing.assert_allclose(joined, [0.0, *(expected / expected.sum())], rtol=1e-12)
+    # weight 0: the reader's own distribution over the candidates (the shown one kept)
+    np.testing.assert_allclose(cloze_evidence.join(probs, scores, 0.0), [0, 5 / 9, 3 / 9, 1 / 9])
+
+
+def test_choose_weight_takes_the_best_on_valid_and_the_first_of_equals():
+    # A: the reader is right and mild evidence does not overturn it; B: the reader is wrong and
+    # the evidence is right. Weight 1 gets both, 0 and 10 one each.
+    probs = [np.array([0.0, 0.6, 0.4]), np.array([0.0, 0.45, 0.55])]
+    scores = [np.array([0.0, 0.3]), np.array([1.0, 0.0])]
+    labels = np.array([1, 1])
+    weight, tried = cloze_evidence.choose_weight(probs, scores, labels, [0.0, 1.0, 10.0])
+    assert weight == 1.0 and tried == {"0.0": 0.5, "1.0": 1.0, "10.0": 0.5}
+    weight, _ = cloze_evidence.choose_weight(probs, scores, labels, [10.0, 0.0])
+    assert weight == 10.0  # equal on valid: the first listed
+    with pytest.raises(ValueError, match="no context_match choice.*baselines@cloze"):
+        cloze_evidence.peer_setting({"most_frequent_noun": {}})
+    with pytest.raises(ValueError, match=r"cloze.context_weights = \[\]"):
+        cloze.check_config(_config(context_weights=[]))
 
 
 def test_cli_cloze(trained, capsys):
@@ -319,20 +379,20 @@ def test_bad_params_name_the_key(tmp_path):
 
 
 def test_windows():
-    assert cloze.document_window(10, 5, 4) == (3, 7)
-    assert cloze.document_window(10, 0, 4) == (0, 4) and cloze.document_window(10, 10, 4) == (6, 10)
-    assert cloze.document_window(10, 5, 0) == (0, 10)
+    assert cloze_data.document_window(10, 5, 4) == (3, 7)
+    assert cloze_data.document_window(10, 0, 4) == (0, 4) and cloze_data.document_window(10, 10, 4) == (6, 10)
+    assert cloze_data.document_window(10, 5, 0) == (0, 10)
     query = ["a", "b", "c", corpus.BLANK, "d", "e", "f", "g"]
-    assert cloze.query_window(query, 4) == ["b", "c", corpus.BLANK, "d"]
+    assert cloze_data.query_window(query, 4) == ["b", "c", corpus.BLANK, "d"]
 
 
 def test_match_masks_by_hand():
     query = ["甲", "乙", corpus.BLANK, "丙", "丁"]
     document = ["乙", "戊", "甲", "乙", "己", "丙", "丁", "己", "丙"]
-    masks = cloze.match_masks(query, document)
+    masks = cloze_data.match_masks(query, document)
     # bit 0: in the query; 1 / 2: the word before / after is 乙 / 丙; 3 / 4: 甲 乙 before / 丙 丁 after
     assert masks.tolist() == [1, 2, 1, 1, 2 | 4 | 8 | 16, 1, 1, 4, 1]
-    assert cloze.match_masks([corpus.BLANK], ["甲", "乙"]).tolist() == [0, 0]  # nothing around the blank
+    assert cloze_data.match_masks([corpus.BLANK], ["甲", "乙"]).tolist() == [0, 0]  # nothing around the blank
 
 
 def test_bit_features_unpack_masks():

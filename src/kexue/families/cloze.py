@@ -23,6 +23,11 @@ frequent document noun, the same without the words the query shows, a random doc
 the query words around the blank also stand around its occurrences in the document (the lexical
 matching a reader without a network would try first; its window, aggregation, frequency weight,
 IDF weighting and query exclusion are chosen on valid).
+
+The reader reported is the network joined to that evidence (:mod:`kexue.families.cloze_evidence`):
+its candidate probabilities times exp(weight × context-match score), the peer's setting and the
+weight chosen on valid — a hybrid, as the similarity family's n-gram bag one is; the network
+alone is reported beside it (``reader_alone``).
 """
 
 from __future__ import annotations
@@ -38,12 +43,21 @@ from typing import Literal
 import keras
 import numpy as np
 
-from kexue.batches import SequenceBatches, pad
-from kexue.corpora.cloze import BLANK, ClozeSample, candidate_keys, load_meta, load_samples
+from kexue.corpora.cloze import BLANK, ClozeSample, load_meta, load_samples
+from kexue.families.cloze_data import (
+    MATCH_BITS,
+    ClozeBatches,
+    Encoded,
+    build_vocab,
+    encode,
+    sample_items,
+)
+from kexue.families.cloze_evidence import EVIDENCE_FILE, Evidence, choose_weight, join, peer_setting
 from kexue.infer import compiled_call
 from kexue.io import atomic_path, read_json, require_files, write_json
 from kexue.layers.attention import AttentionSum, BitFeatures, TokenState
-from kexue.text.vocab import PAD, UNK, Vocab
+from kexue.text.context_match import DocumentFrequency, training_articles
+from kexue.text.vocab import Vocab
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
 
@@ -59,137 +73,14 @@ class Config:
     dropout: float = field(metadata={"min": 0.0, "max": 0.95})  # spatial dropout on the embeddings
     score: Literal["dot", "bilinear"]  # q·h_i, or q·W·h_i
     match_features: Literal["none", "query", "context"]  # learnt score terms of word matches (see MATCH_BITS)
+    context_weights: list[float]  # weights of the context-match evidence tried on valid; 0 = the reader alone
     fit: FitConfig
 
 
-# --- data ---------------------------------------------------------------------------------
-
-
-def query_window(query: Sequence[str], size: int) -> list[str]:
-    """At most ``size`` words of ``query`` around its blank (the blank as central as fits)."""
-    if len(query) <= size:
-        return list(query)
-    blank = list(query).index(BLANK)
-    start = max(0, min(blank - size // 2, len(query) - size))
-    return list(query[start : start + size])
-
-
-def document_window(length: int, offset: int, size: int) -> tuple[int, int]:
-    """[start, end) of ``size`` positions centred on ``offset`` inside ``[0, length)``."""
-    if size <= 0 or length <= size:
-        return 0, length
-    start = max(0, min(offset - size // 2, length - size))
-    return start, start + size
-
-
-MATCH_BITS = {"none": 0, "query": 1, "context": 5}  # match feature bits per match_features
-
-
-def match_masks(query: Sequence[str], document: Sequence[str]) -> np.ndarray:
-    """Per document position an integer whose bits say: 0 its word occurs in the query (an
-    answer never does); 1 / 2 the word before / after it equals the word before / after the
-    blank; 3 / 4 the same for the two words before / after. (batch-free, int32 (d_len,))"""
-    query = list(query)
-    b = query.index(BLANK)
-    shown = set(query)
-    left1 = query[b - 1 : b] if b >= 1 else None
-    right1 = query[b + 1 : b + 2] if b + 1 < len(query) else None
-    left2 = query[b - 2 : b] if b >= 2 else None
-    right2 = query[b + 1 : b + 3] if b + 2 < len(query) else None
-    out = np.zeros(len(document), dtype=np.int32)
-    for i, word in enumerate(document):
-        bits = int(word in shown)
-        bits |= 2 * int(left1 is not None and i >= 1 and document[i - 1 : i] == left1)
-        bits |= 4 * int(right1 is not None and document[i + 1 : i + 2] == right1)
-        bits |= 8 * int(left2 is not None and i >= 2 and document[i - 2 : i] == left2)
-        bits |= 16 * int(right2 is not None and document[i + 1 : i + 3] == right2)
-        out[i] = bits
-    return out
-
-
-@dataclass
-class Encoded:
-    """Model inputs of a list of samples: query ids, document ids, candidate keys, each
-    document position's match bits (:func:`match_masks`), the answer's key (label; -1 when the
-    answer is not a candidate of the kept window) and the key → word lists (``words[i][k - 1]``
-    is the word of key k in sample i)."""
-
-    queries: list[np.ndarray]
-    documents: list[np.ndarray]
-    keys: list[np.ndarray]
-    match: list[np.ndarray]
-    labels: np.ndarray
-    words: list[list[str]]
-
-    def subset(self, keep: np.ndarray) -> Encoded:
-        return Encoded([self.queries[i] for i in keep], [self.documents[i] for i in keep],
-                       [self.keys[i] for i in keep], [self.match[i] for i in keep],
-                       self.labels[keep], [self.words[i] for i in keep])
-
-
-def encode(items: Sequence[tuple[list[str], list[str], list[str], str | None, int]], vocab: Vocab,
-           answer_tags: Sequence[str] | None, max_query_words: int,
-           document_words: int = 0) -> Encoded:
-    """``items``: (query words with one :data:`BLANK`, document words, document tags, answer or
-    None, offset of the cut). ``answer_tags`` None makes every document word a candidate."""
-    queries, documents, keys, match, labels, words = [], [], [], [], [], []
-    for query, document, tags, answer, offset in items:
-        if list(query).count(BLANK) != 1:
-            raise ValueError(f"a query needs exactly one blank ({BLANK}), got "
-                             f"{list(query).count(BLANK)} in {' '.join(query)[:60]!r}")
-        start, end = document_window(len(document), offset, document_words)
-        document, tags = document[start:end], tags[start:end]
-        if not document:
-            raise ValueError("a cloze needs a non-empty document")
-        key = candidate_keys(document, tags, answer_tags)
-        lookup = {}
-        for word, k in zip(document, key, strict=True):
-            if k:
-                lookup.setdefault(k, word)
-        query = query_window(query, max_query_words)
-        queries.append(vocab.encode(query))
-        match.append(match_masks(query, document))
-        documents.append(vocab.encode(document))
-        keys.append(np.asarray(key, dtype=np.int32))
-        by_word = {w: k for k, w in lookup.items()}
-        labels.append(by_word.get(answer, -1) if answer is not None else -1)
-        words.append([lookup[k] for k in range(1, len(lookup) + 1)])
-    return Encoded(queries, documents, keys, match, np.asarray(labels, dtype=np.int32), words)
-
-
-def sample_items(rows: Sequence[ClozeSample]):
-    return [(s.query, s.document, s.document_tags, s.answer, s.offset) for s in rows]
-
-
-def build_vocab(rows: Sequence[ClozeSample], min_count: int) -> Vocab:
-    """Words of the training documents and queries, counted over the samples (an article's
-    words once per query drawn from it); <blank> reserved after <pad> and <unk>."""
-    counted = Vocab.build(([w for w in s.query if w != BLANK] + s.document for s in rows),
-                          min_count=min_count)
-    return Vocab([PAD, UNK, BLANK, *counted.tokens[2:]])
-
-
-class ClozeBatches(SequenceBatches):
-    """Length-bucketed batches ``((query ids, document ids, keys[, match bits]), answer
-    keys)``, bucketed by document length (queries are padded per batch to their own longest)."""
-
-    def __init__(self, encoded: Encoded, batch_size: int, seed: int = 0, shuffle: bool = True,
-                 with_labels: bool = True, match_bits: int = 0):
-        aligned = (encoded.documents, encoded.keys, *([encoded.match] if match_bits else []))
-        super().__init__(aligned, encoded.labels if with_labels else None, batch_size, seed, shuffle)
-        self.queries = encoded.queries
-
-    def __getitem__(self, index: int):
-        batch = super().__getitem__(index)
-        idx = self._batches[index]
-        # one extra padded step on odd batches, as the documents get (see SequenceBatches)
-        queries = pad([self.queries[i] for i in idx],
-                      max(len(self.queries[i]) for i in idx) + index % 2)  # (batch, q_len)
-        aligned = list(batch[0])  # documents, keys[, match bits]: (batch, d_len) each
-        return ((queries, *aligned), *batch[1:])
-
-
-# --- model --------------------------------------------------------------------------------
+def check_config(cfg: Config) -> None:
+    if not cfg.context_weights or min(cfg.context_weights) < 0:
+        raise ValueError(f"cloze.context_weights = {cfg.context_weights}: list one or more weights "
+                         ">= 0 (0 = the reader alone), e.g. [0.0, 1.0, 2.0]")
 
 
 def build_model(cfg: Config, vocab_size: int, blank_id: int) -> keras.Model:
@@ -272,10 +163,15 @@ def _answer_tags(cfg: Config, meta: dict) -> list[str] | None:
 
 
 def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: str | Path | None,
-          resume_root: str | Path | None = None, family: str = "cloze") -> dict:
-    """Fit on the training samples, keep the epoch with the best validation accuracy; write
-    ``model.keras``, ``vocab.json`` and ``train_info.json`` into ``model_dir``."""
+          resume_root: str | Path | None = None, family: str = "cloze",
+          peers: str | Path | None = None) -> dict:
+    """Fit on the training samples, keep the epoch with the best validation accuracy; then, with
+    ``peers`` (`baselines@cloze`'s output), weigh the context-match evidence on valid
+    (:mod:`kexue.families.cloze_evidence`). Writes ``model.keras``, ``vocab.json``,
+    ``context.json`` (with ``peers``) and ``train_info.json`` into ``model_dir``."""
+    check_config(cfg)
     data_dir, model_dir = Path(data_dir), Path(model_dir)
+    setting = peer_setting(read_json(peers)) if peers is not None else None
     resume_dir = None
     if resume_root is not None:
         key = run_key(dataclasses.asdict(cfg), [data_dir / f for f in
@@ -305,21 +201,37 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     if resume_dir is not None:
         shutil.rmtree(resume_dir, ignore_errors=True)
 
+    evidence, tried = None, {}
+    if setting is not None:
+        frequency = DocumentFrequency.of(training_articles(data_dir))
+        valid_rows = load_samples(data_dir, "valid")
+        scores = Evidence(setting, 0.0, frequency).scores(valid_rows, tags)
+        probs = predict_probs(model, valid, scorer.batch_size, scorer.call)
+        weight, tried = choose_weight(probs, scores, valid.labels, cfg.context_weights)
+        evidence = Evidence(setting, weight, frequency)
+
     model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / "model.keras") as tmp:
         model.save(tmp)
     vocab.save(model_dir / "vocab.json")
+    (model_dir / EVIDENCE_FILE).unlink(missing_ok=True)
+    if evidence is not None:
+        evidence.save(model_dir / EVIDENCE_FILE)
     info = {"config": dataclasses.asdict(cfg), "answer_tags": meta["answer_tags"],
             "vocab_size": len(vocab), "params": int(model.count_params()),
             "train_samples": len(train_rows), "train_samples_used": int(len(inside)),
             "train_samples_outside_window": int(len(train_rows) - len(inside)),
+            "context_evidence": ({"setting": dataclasses.asdict(evidence.setting),
+                                  "weight": evidence.weight, "valid_accuracy_by_weight": tried}
+                                 if evidence is not None else None),
             **result.to_dict()}
     write_json(model_dir / "train_info.json", info)
     return info
 
 
 class ClozeReader:
-    """A trained reader: ``rank(query, document, tags)`` → candidate words with probabilities."""
+    """A trained reader: ``rank(query, document, tags)`` → candidate words with probabilities
+    (the reader's, joined to the context-match evidence when the model folder has it)."""
 
     def __init__(self, model_dir: str | Path, batch_size: int = 128):
         model_dir = require_files(model_dir, ("model.keras", "vocab.json", "train_info.json"),
@@ -330,6 +242,8 @@ class ClozeReader:
         self.config = self.info["config"]
         self.answer_tags = (self.info["answer_tags"] if self.config["candidates"] == "answer_tags"
                             else None)
+        evidence = model_dir / EVIDENCE_FILE
+        self.evidence = Evidence.load(evidence) if evidence.is_file() else None
         self.batch_size = batch_size
         self.call = compiled_call(self.model)
 
@@ -337,7 +251,15 @@ class ClozeReader:
         return encode(items, self.vocab, self.answer_tags, self.config["max_query_words"])
 
     def probabilities(self, encoded: Encoded) -> list[np.ndarray]:
+        """The reader's own distributions (index k = key k)."""
         return predict_probs(self.model, encoded, self.batch_size, self.call)
+
+    def joined(self, samples: Sequence[ClozeSample], probs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """``probs`` of ``samples`` joined to the context-match evidence (as they are without it)."""
+        if self.evidence is None:
+            return list(probs)
+        scores = self.evidence.scores(samples, self.answer_tags)
+        return [join(p, c, self.evidence.weight) for p, c in zip(probs, scores, strict=True)]
 
     def rank(self, query: Sequence[str], document: Sequence[str], tags: Sequence[str],
              k: int = 5) -> list[tuple[str, float]]:
@@ -346,16 +268,19 @@ class ClozeReader:
         if not encoded.words[0]:
             raise ValueError("the document has no candidate word (no word tagged "
                              f"{'/'.join(self.answer_tags or [])})")
-        probs = self.probabilities(encoded)[0][1:]
+        sample = ClozeSample("query", list(query), list(document), list(tags), "", "", 0)
+        probs = self.joined([sample], self.probabilities(encoded))[0][1:]
         order = np.argsort(-probs, kind="stable")[:k]
         return [(encoded.words[0][i], float(probs[i])) for i in order]
 
 
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
-    """Accuracy on test and valid (whole documents), per answer tag too; confusion rows of the
-    answer's tag against the predicted word's tag (test)."""
+    """Accuracy on test and valid (whole documents) of the reader joined to its evidence, per
+    answer tag too, and of the reader alone; confusion rows of the answer's tag against the
+    predicted word's tag (test)."""
     reader = ClozeReader(model_dir)
     metrics: dict = {"items": {"metric": "accuracy", "kind": "mean"}}  # per sample, for the bootstrap
+    reader_alone: dict = {}
     rows: list[dict] = []
     seconds, count = 0.0, 0
     for split in ("test", "valid"):
@@ -366,12 +291,14 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
                              "of their documents: the model's answer tags differ from "
                              "prepare_cloze's; retrain")
         start = time.perf_counter()
-        probs = reader.probabilities(encoded)
+        alone = reader.probabilities(encoded)
+        probs = reader.joined(items, alone)
         if split == "test":
             seconds, count = time.perf_counter() - start, len(items)
         predicted = [int(np.argmax(p[1:]) + 1) for p in probs]
         hits = np.asarray(predicted) == encoded.labels
         metrics["items"][split] = hits.astype(int).tolist()
+        reader_alone[split] = {"accuracy": accuracy(alone, encoded.labels), "samples": len(items)}
         per_tag = {}
         for tag in sorted({s.answer_tag for s in items}):
             mask = np.asarray([s.answer_tag == tag for s in items])
@@ -393,6 +320,8 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         "best_epoch": info["best_epoch"],
         "inference_samples_per_second": round(count / max(seconds, 1e-9), 1),
     }
+    metrics["reader_alone"] = reader_alone  # the network without the context-match evidence
+    metrics["context_evidence"] = info.get("context_evidence")
     metrics["train_samples"] = {"total": info["train_samples"], "used": info["train_samples_used"],
                                 "answer_outside_window": info["train_samples_outside_window"]}
     return metrics, rows

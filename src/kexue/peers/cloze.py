@@ -20,8 +20,16 @@ from typing import Literal
 
 import numpy as np
 
-from kexue.corpora.cloze import BLANK, ClozeSample, candidate_keys, load_meta, load_samples
-from kexue.io import read_jsonl
+from kexue.corpora.cloze import ClozeSample, candidate_keys, load_meta, load_samples
+from kexue.text.context_match import (
+    ContextSetting,
+    ContextTable,
+    context_scores,
+    context_table,
+    inverse_document_frequency,
+    match_scores,
+    training_articles,
+)
 
 
 def most_frequent(sample: ClozeSample, answer_tags: Sequence[str], exclude_query: bool = False) -> str:
@@ -45,14 +53,6 @@ def random_noun(sample: ClozeSample, answer_tags: Sequence[str], rng: np.random.
     return words[int(rng.integers(len(words)))], 1.0 / len(words)
 
 
-def inverse_document_frequency(articles: Sequence[Sequence[str]]) -> Callable[[str], float]:
-    """Smoothed IDF over training articles (each a list of its words): ``ln((1 + N) / (1 +
-    df(w))) + 1``, so a word no training article holds weighs most and none weighs 0."""
-    df = Counter(w for words in articles for w in set(words))
-    n = len(articles)
-    return lambda w: float(np.log((1 + n) / (1 + df.get(w, 0))) + 1.0)
-
-
 @dataclass(frozen=True)
 class ContextMatchGrid:
     """The settings the context-match peer tries; valid accuracy picks one (test is scored once
@@ -64,16 +64,6 @@ class ContextMatchGrid:
     frequency_weights: list[float]  # added: this times the candidate's count in the document
     idf: list[bool]  # a matched word weighs its IDF over the training articles (else 1)
     exclude_query: list[bool]  # skip candidates the query shows (the answer never is one)
-
-
-@dataclass(frozen=True)
-class ContextSetting:
-    window: int
-    decay: float
-    aggregate: str
-    frequency_weight: float
-    idf: bool
-    exclude_query: bool
 
 
 def grid_settings(grid: ContextMatchGrid) -> list[ContextSetting]:
@@ -91,86 +81,17 @@ def grid_settings(grid: ContextMatchGrid) -> list[ContextSetting]:
     return [ContextSetting(*values) for values in itertools.product(*lists)]
 
 
-@dataclass
-class ContextTable:
-    """What the context-match peer needs of one sample: the candidate words (key order), their
-    counts in the document and whether the query shows them; per candidate occurrence its
-    candidate index; per distinct query word near the blank its distance to the blank and its
-    IDF; and per (occurrence, query word) the distance to the nearest other document position
-    holding that word (``window + 1`` when none is within ``window``)."""
-
-    words: list[str]
-    counts: np.ndarray  # (candidates,)
-    shown: np.ndarray  # (candidates,) bool
-    owner: np.ndarray  # (occurrences,) candidate index
-    query_distance: np.ndarray  # (query words,)
-    idf: np.ndarray  # (query words,)
-    distance: np.ndarray  # (occurrences, query words)
-
-
-def context_table(sample: ClozeSample, answer_tags: Sequence[str], window: int,
-                  idf: Callable[[str], float]) -> ContextTable:
-    """:class:`ContextTable` of ``sample`` for windows up to ``window``."""
-    keys = np.asarray(candidate_keys(sample.document, sample.document_tags, answer_tags))
-    positions = np.flatnonzero(keys)  # candidate occurrences
-    if not len(positions):
-        raise ValueError(f"{sample.id}: the document has no candidate word (no word tagged "
-                         f"{'/'.join(answer_tags)})")
-    owner = keys[positions] - 1
-    words = [""] * int(keys.max())
-    for i in positions:
-        words[keys[i] - 1] = sample.document[i]
-    counts = np.bincount(owner, minlength=len(words))
-    shown_words = set(sample.query)
-    shown = np.array([w in shown_words for w in words], dtype=bool)
-    query = list(sample.query)
-    blank = query.index(BLANK)
-    near: dict[str, int] = {}  # query word -> its distance to the blank (the nearest place)
-    for d in range(1, window + 1):
-        for j in (blank - d, blank + d):
-            if 0 <= j < len(query) and query[j] != BLANK:
-                near.setdefault(query[j], d)
-    at: dict[str, list[int]] = {w: [] for w in near}
-    for i, w in enumerate(sample.document):
-        if w in at:
-            at[w].append(i)
-    distance = np.full((len(positions), len(near)), window + 1, dtype=np.int64)
-    for column, w in enumerate(near):
-        if at[w]:
-            gaps = np.abs(positions[:, None] - np.asarray(at[w])[None, :])  # (occurrences, places)
-            gaps[gaps == 0] = window + 1  # the occurrence itself is not its context
-            distance[:, column] = np.minimum(gaps.min(axis=1), window + 1)
-    return ContextTable(words, counts, shown, owner,
-                        np.asarray(list(near.values()), dtype=np.int64),
-                        np.asarray([idf(w) for w in near], dtype=np.float64), distance)
-
-
 def context_choices(table: ContextTable, settings: Sequence[ContextSetting]) -> list[str]:
-    """The word each setting picks: the candidate with the highest match (the summed weights of
-    the query words within ±k of the blank found within ±k of an occurrence — IDF or 1, times
-    decay^(d - 1) for the farther distance d of the two — over its best occurrence or all of
-    them) plus ``frequency_weight`` × its count; ties to the more frequent, then the earlier
-    candidate."""
-    n = len(table.words)
-    order = np.arange(n)
+    """The word each setting picks: the candidate with the highest :func:`context_scores`; ties
+    to the more frequent, then the earlier candidate."""
+    order = np.arange(len(table.words))
     out = []
     cache: dict[tuple, np.ndarray] = {}
     for s in settings:
         key = (s.window, s.decay, s.idf, s.aggregate)
         if key not in cache:
-            farther = np.maximum(table.query_distance[None, :], table.distance)  # (occurrences, words)
-            weights = table.idf if s.idf else np.ones_like(table.idf)
-            per_pair = np.where(farther <= s.window, s.decay ** (farther - 1.0), 0.0)
-            per_occurrence = per_pair @ weights  # (occurrences,)
-            match = np.zeros(n)
-            if s.aggregate == "max":
-                np.maximum.at(match, table.owner, per_occurrence)
-            else:
-                match = np.bincount(table.owner, per_occurrence, minlength=n).astype(np.float64)
-            cache[key] = match
-        score = np.round(cache[key] + s.frequency_weight * table.counts, 9)
-        allowed = ~table.shown if s.exclude_query and not table.shown.all() else np.ones(n, bool)
-        ranked = np.lexsort((-order, table.counts, np.where(allowed, score, -np.inf)))
+            cache[key] = match_scores(table, *key)
+        ranked = np.lexsort((-order, table.counts, context_scores(table, s, cache[key])))
         out.append(table.words[ranked[-1]])
     return out
 
@@ -206,14 +127,6 @@ def context_match(grid: ContextMatchGrid, answer_tags: Sequence[str],
         by_option[field_name] = values
     result["valid_best_by_option"] = by_option
     return result
-
-
-def training_articles(data_dir: str | Path) -> list[list[str]]:
-    """The words of each training article (for the IDF of the context-match peer)."""
-    path = Path(data_dir) / "train.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro prepare_cloze`")
-    return [[w for sentence in row["words"] for w in sentence] for row in read_jsonl(path)]
 
 
 PEERS = ("most_frequent_noun", "most_frequent_noun_not_in_query", "random_noun", "context_match")
