@@ -182,3 +182,21 @@ def test_committed_readme_timings_match_the_committed_timings_file():
     block = re.search(re.escape(TIMINGS_START) + r"\n(.*?)" + re.escape(TIMINGS_END), text, re.S)
     assert block, "README.md has no timings block"
     assert block.group(1) == timings_section(ROOT / "reports/timings.json"), "run `make readme`"
+
+
+def test_every_peer_rows_give_each_peer_and_metric_with_both_verdicts(tmp_path):
+    def result(delta_test, ci_test, delta_valid, ci_valid):
+        return {"test": {"kexue": 0.3, "peer": 0.3 - delta_test, "delta": delta_test, "ci95": ci_test, "n": 9},
+                "valid": {"kexue": 0.4, "peer": 0.4 - delta_valid, "delta": delta_valid, "ci95": ci_valid, "n": 8}}
+    write_json(tmp_path / "s.json", {"test": {"top1": 0.3}, "comparisons": {
+        "resamples": 1000, "seed": 0,
+        "top1": {"higher_is_better": True, "bm25": result(0.02, [0.01, 0.03], 0.01, [-0.01, 0.02])},
+        "mrr": {"higher_is_better": True, "bm25": result(-0.02, [-0.03, -0.01], 0.03, [0.01, 0.05])}}})
+    text = render(tmp_path)
+    rows = [line for line in text.splitlines() if line.startswith("| s | ") and "[" in line]
+    assert len(rows) == 2
+    top1, mrr = rows
+    assert "| top1 | bm25 |" in top1 and "+0.0200 [+0.0100, +0.0300] | **ahead** |" in top1
+    assert "+0.0100 [-0.0100, +0.0200] | tied |" in top1
+    assert "| mrr | bm25 |" in mrr and "| **behind** |" in mrr and mrr.rstrip(" |").endswith("**ahead** | 9")
+    assert text.index("each of them") < text.index("| family | test metric |")

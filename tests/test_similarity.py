@@ -186,8 +186,10 @@ def test_tiny_train_and_evaluate(trained):
     sentences = retrieval.sentence_queries(load_articles(data, "test"))
     assert metrics["test"]["sentence_queries"] == len(sentences.queries) == len(metrics["items"]["test"]) > 4
     assert metrics["test"]["sentence_candidates"] == 4
-    assert sum(metrics["items"]["test"]) / len(metrics["items"]["test"]) == pytest.approx(
-        metrics["test"]["sentence_top1"], abs=1e-4)
+    items = np.array(metrics["items"]["test"])  # per sentence query [top-1, reciprocal rank]
+    assert items[:, 0].mean() == pytest.approx(metrics["test"]["sentence_top1"], abs=1e-4)
+    assert items[:, 1].mean() == pytest.approx(metrics["test"]["sentence_mrr"], abs=1e-4)
+    assert metrics["items"]["every_peer"] == {"sentence_top1": [0], "sentence_mrr": [1]}
     assert len(rows) == 4 and metrics["cost"]["params"] > metrics["cost"]["encoder_params"] > 0
     encoder = sim.SentenceEncoder(tmp_path / "model")
     vectors = encoder.vectors(["足球进球", "股票上涨"])
@@ -208,10 +210,11 @@ def test_baselines_on_toy_articles(tmp_path):
     assert peers["bm25"]["valid"]["sentence_top1"] == max(tried.values())
     assert 0 <= peers["tfidf_char"]["test"]["top1"] <= 1
     queries = len(retrieval.sentence_queries(load_articles(data, "valid")).queries)
-    for peer in peers.values():  # 1 where the query's own article ranks first, per sentence query
+    for peer in peers.values():  # per sentence query: [own article first, 1 / its rank]
         assert len(peer["items"]["valid"]) == peer["valid"]["sentence_queries"] == queries
-        assert sum(peer["items"]["test"]) / len(peer["items"]["test"]) == pytest.approx(
-            peer["test"]["sentence_top1"], abs=1e-4)
+        items = np.array(peer["items"]["test"])
+        assert items[:, 0].mean() == pytest.approx(peer["test"]["sentence_top1"], abs=1e-4)
+        assert items[:, 1].mean() == pytest.approx(peer["test"]["sentence_mrr"], abs=1e-4)
 
 
 def test_the_peers_module_imports_no_keras():

@@ -58,14 +58,47 @@ def comparison_table(metrics_dir: str | Path = "metrics") -> str:
                 continue
             test, valid = block["test"], block["valid"]
             low, high = test["ci95"]
-            sign = 1 if block.get("higher_is_better", True) else -1
-            verdict = ("**ahead**" if sign * low > 0 and sign * high > 0 else
-                       "**behind**" if sign * low < 0 and sign * high < 0 else "tied")
+            verdict = _verdict(test["ci95"], block.get("higher_is_better", True))
             lines.append(f"| {label} | {block['metric']} | {_fmt(test['kexue'])} | {block['peer']} | "
                          f"{_fmt(test['peer'])} | {test['delta']:+.4f} [{low:+.4f}, {high:+.4f}] | "
                          f"{verdict} | {valid['delta']:+.4f} [{valid['ci95'][0]:+.4f}, "
                          f"{valid['ci95'][1]:+.4f}] | {test['n']} |")
             rows += 1
+    return "\n".join(lines) + "\n" if rows else ""
+
+
+def _verdict(ci95: list, higher_is_better: bool) -> str:
+    low, high = ci95
+    sign = 1 if higher_is_better else -1
+    return ("**ahead**" if sign * low > 0 and sign * high > 0 else
+            "**behind**" if sign * low < 0 and sign * high < 0 else "tied")
+
+
+def every_peer_table(metrics_dir: str | Path = "metrics") -> str:
+    """One row per (family, target metric, peer) of the families with a ``comparisons`` block
+    (:mod:`kexue.every_peer`): kexue against each peer, not only the strongest one."""
+    lines = ["| family | metric | peer | kexue | peer value | Δ test [95% CI] | verdict | "
+             "Δ valid [95% CI] | verdict on valid | n test |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = 0
+    for path in sorted(Path(metrics_dir).glob("*.json")):
+        data = read_json(path)
+        block = data.get("comparisons") if isinstance(data, dict) else None
+        if not block:
+            continue
+        for metric, peers in block.items():
+            if not isinstance(peers, dict):  # resamples, seed
+                continue
+            higher = peers.get("higher_is_better", True)
+            for peer, result in peers.items():
+                if not isinstance(result, dict):
+                    continue
+                test, valid = result["test"], result["valid"]
+                lines.append(
+                    f"| {path.stem} | {metric} | {peer} | {_fmt(test['kexue'])} | {_fmt(test['peer'])} | "
+                    f"{test['delta']:+.4f} [{test['ci95'][0]:+.4f}, {test['ci95'][1]:+.4f}] | "
+                    f"{_verdict(test['ci95'], higher)} | {valid['delta']:+.4f} [{valid['ci95'][0]:+.4f}, "
+                    f"{valid['ci95'][1]:+.4f}] | {_verdict(valid['ci95'], higher)} | {test['n']} |")
+                rows += 1
     return "\n".join(lines) + "\n" if rows else ""
 
 
@@ -246,8 +279,14 @@ def render(metrics_dir: str | Path = "metrics") -> str:
                   f"the test items, 1,000 resamples; a verdict only where the interval excludes "
                   f"0; FID, which has no per-image terms, resamples the real images in pairs and each "
                   f"model's samples on their own; lower is better for bits/dim and FID):\n\n"
-                  f"{comparison}\nEvery metric, kexue and all peers:\n\n"
-                  if comparison else "")
+                  f"{comparison}" if comparison else "")
+    every = every_peer_table(metrics_dir)
+    if every:
+        comparison += (f"\nWhere a family's target names several metrics and peers, kexue against "
+                       f"each of them (same bootstrap; the verdicts on valid are the ones the "
+                       f"targets are judged by):\n\n{every}")
+    if comparison:
+        comparison += "\nEvery metric, kexue and all peers:\n\n"
     validation = validation_table(metrics_dir)
     validation = (f"\nRandom vs adversarial validation sets (stage `compare_validation`; score: "
                   f"reviews accuracy, People's Daily tag-kind micro F1):\n\n{validation}\n"

@@ -128,10 +128,16 @@ def retrieval_metrics(scores: np.ndarray, gold: np.ndarray | None = None) -> dic
     return out
 
 
-def top1_items(scores: np.ndarray, gold: np.ndarray | None = None) -> list[int]:
-    """1 where a query's gold candidate ranks first, else 0: the per-query statistics of the
-    paired bootstrap (their mean is ``top1``)."""
-    return (gold_ranks(scores, gold) <= 1).astype(int).tolist()
+def query_items(scores: np.ndarray, gold: np.ndarray | None = None) -> list[list[float]]:
+    """Per query ``[top-1, reciprocal rank]``: 1 where its gold candidate ranks first (else 0), and
+    1 / the gold's rank; the per-query statistics of the paired bootstrap (their column means are
+    ``top1`` and ``mrr``)."""
+    ranks = gold_ranks(scores, gold)
+    return [[int(rank <= 1), round(1.0 / float(rank), 6)] for rank in ranks]
+
+
+# the columns of :func:`query_items` each target metric reads (``items["every_peer"]``)
+ITEM_COLUMNS = {"sentence_top1": [0], "sentence_mrr": [1]}
 
 
 def rank_rows(scores: np.ndarray) -> list[dict]:
@@ -143,22 +149,23 @@ def rank_rows(scores: np.ndarray) -> list[dict]:
     return buckets
 
 
-def split_retrieval(articles: Sequence[dict], score) -> tuple[dict, list[int]] | dict:
+def split_retrieval(articles: Sequence[dict], score) -> tuple[dict, list] | dict:
     """Both query sets of one split scored by ``score(queries, candidates)`` → (queries,
     candidates) scores: the headline → lead metrics, the body sentence → article ones (keys
-    ``sentence_…``), and the sentence set's per-query top-1 (the comparison's items). A ``score``
+    ``sentence_…``), and the sentence set's per-query ``[top-1, reciprocal rank]`` (the
+    comparisons' items, :func:`query_items`). A ``score``
     that returns several named score matrices gets a dict of such pairs."""
     queries, candidates = queries_and_candidates(articles)
     by_sentence = sentence_queries(articles)
     headline = score(queries, candidates)
     sentence = score(by_sentence.queries, by_sentence.candidates)
 
-    def one(headline_scores: np.ndarray, sentence_scores: np.ndarray) -> tuple[dict, list[int]]:
+    def one(headline_scores: np.ndarray, sentence_scores: np.ndarray) -> tuple[dict, list]:
         metrics = retrieval_metrics(headline_scores)
         per_article = by_sentence.gather(sentence_scores)  # (queries, articles)
         metrics.update({f"sentence_{k}": v
                         for k, v in retrieval_metrics(per_article, by_sentence.gold).items()})
-        return metrics, top1_items(per_article, by_sentence.gold)
+        return metrics, query_items(per_article, by_sentence.gold)
 
     if isinstance(headline, dict):
         return {name: one(headline[name], sentence[name]) for name in headline}

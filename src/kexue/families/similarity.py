@@ -60,6 +60,7 @@ from kexue.layers.margin import (
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
 from kexue.losses import AMSoftmaxLoss
 from kexue.retrieval import (
+    ITEM_COLUMNS,
     members,
     queries_and_candidates,
     rank_rows,
@@ -371,7 +372,9 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     """Headline → lead and body sentence → article retrieval on test and valid by cosine of the
     sentence vectors; the per-query items (for the comparison) are the sentence set's."""
     model = SentenceEncoder(model_dir)
-    metrics: dict = {"items": {"metric": "sentence_top1", "kind": "mean"}}  # per query, for the bootstrap
+    # per query [top-1, reciprocal rank], for the bootstrap: top-1 against the strongest peer, and
+    # both against every peer
+    metrics: dict = {"items": {"metric": "sentence_top1", "kind": "mean", "every_peer": ITEM_COLUMNS}}
     seconds, sentences = 0.0, 0
     for split in ("test", "valid"):
         articles = load_articles(data_dir, split)

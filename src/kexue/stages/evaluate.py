@@ -1,6 +1,6 @@
 """Stage `evaluate@<family>`: metrics on valid and test, peers merged in, the comparison with the
-strongest peer (paired bootstrap, where the family and its peers give per-item results), plots
-written."""
+strongest peer (paired bootstrap, where the family and its peers give per-item results) and, for
+a family whose target names several metrics and peers, with every peer on each; plots written."""
 
 import argparse
 import importlib
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from kexue.comparison import attach
+from kexue.every_peer import attach_every_peer
 from kexue.io import read_json, write_json
 
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     family = importlib.import_module(f"kexue.families.{args.family}")
     metrics, confusion_rows = family.evaluate(args.model, args.data)
     peers = read_json(args.peers)
+    metrics = attach_every_peer(metrics, peers)
     ordered = attach({"test": metrics.pop("test"), "valid": metrics.pop("valid"), "peers": peers,
                       **metrics}, peers)
     write_json(Path(args.plots) / "confusion.json", confusion_rows, indent=None)
