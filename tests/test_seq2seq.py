@@ -12,6 +12,7 @@ from kexue.corpora import prepared_articles as articles
 from kexue.families import seq2seq as s2s
 from kexue.families import seq2seq_data as s2s_data
 from kexue.families import seq2seq_examples as s2s_examples
+from kexue.families import seq2seq_extract as s2s_extract
 from kexue.io import write_jsonl
 from kexue.peers import seq2seq as headlines
 from kexue.text import rouge
@@ -23,7 +24,8 @@ TINY = {"maxlen": 16, "max_headline": 6, "strip_headline_notes": True, "min_coun
         "embedding_dim": 16, "units": 16, "encoder_layers": 1, "decoder_layers": 2,
         "condition_units": 4, "attention_heads": 2, "attention_key_dim": 4, "hidden": 16,
         "copy_prior": True, "dropout": 0.0, "decoder_input_dropout": 0.0, "beam_size": 3, "min_len": 1, "length_penalty": 0.0,
-        "copy_only": False,
+        "copy_only": False, "extract_layers": 1, "extract_units": 16, "extract_epochs": 6,
+        "extract_chars": [3, 4, 6],
         "fit": {"epochs": 20, "batch_size": 8, "seed": 0, "deterministic": True, "distribute": "none",
                 "optimizer": OPTIMIZER}}
 
@@ -353,3 +355,85 @@ def test_cli_title(trained, tmp_path, capsys):
     assert "input 2 of 2 is empty" in capsys.readouterr().err
     assert cli.main(["title", "甲乙", "--model", str(tmp_path / "missing")]) == 1
     assert "dvc repro train@seq2seq" in capsys.readouterr().err
+
+
+# --- the extractive headline: keep/drop tagger ----------------------------------------------
+
+
+def _lcs_length(a, b) -> int:
+    """Brute force over the subsequences of the shorter string."""
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    for size in range(len(short), 0, -1):
+        for picked in itertools.combinations(range(len(short)), size):
+            sub, pos = [short[i] for i in picked], 0
+            for c in long_:
+                if pos < size and c == sub[pos]:
+                    pos += 1
+            if pos == size:
+                return size
+    return 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_keep_labels_mark_a_longest_common_subsequence(seed):
+    rng = np.random.default_rng(seed)
+    paragraph = list(rng.choice(list("甲乙丙丁戊"), size=int(rng.integers(0, 11))))
+    headline = list(rng.choice(list("甲乙丙丁戊"), size=int(rng.integers(0, 7))))
+    keep = s2s_extract.keep_labels(paragraph, headline)
+    assert keep.shape == (len(paragraph),) and set(keep.tolist()) <= {0, 1}
+    kept = [c for c, k in zip(paragraph, keep, strict=True) if k]
+    assert len(kept) == _lcs_length(paragraph, headline)
+    assert _lcs_length(kept, headline) == len(kept)  # the kept characters are a subsequence of it
+
+
+def test_keep_labels_take_the_earliest_alignment():
+    assert s2s_extract.keep_labels(list("甲乙甲乙"), list("甲乙")).tolist() == [1, 1, 0, 0]
+    assert s2s_extract.keep_labels(list("丙甲丁"), list("甲")).tolist() == [0, 1, 0]
+
+
+def test_masked_keep_loss_is_the_mean_cross_entropy_of_the_real_characters():
+    labels = np.array([[1, 0, -1], [0, -1, -1]], dtype=np.int32)
+    logits = np.array([[[2.0], [-1.0], [50.0]], [[0.5], [9.0], [-9.0]]], dtype=np.float32)
+    p = 1 / (1 + np.exp(-np.array([2.0, -1.0, 0.5])))
+    expected = -(np.log(p[0]) + np.log(1 - p[1]) + np.log(1 - p[2])) / 3
+    loss = float(s2s_extract.masked_keep_loss(labels, logits))
+    assert loss == pytest.approx(expected, rel=1e-5)
+
+
+def test_compress_keeps_the_most_probable_characters_in_paragraph_order():
+    log_keep = np.log(np.array([0.1, 0.9, 0.2, 0.8, 0.8]))
+    text, score = s2s_extract.compress("甲 乙丙丁戊", log_keep, 3)  # spaces are not characters
+    assert text == "乙丁戊" and score == pytest.approx(np.log([0.9, 0.8, 0.8]).mean())
+    assert s2s_extract.compress("甲乙", log_keep[:2], 5)[0] == "甲乙"  # shorter than asked
+    assert s2s_extract.compress("", np.zeros(0), 3) == ("", 0.0)
+
+
+def test_choose_decoding_takes_the_best_option_on_valid():
+    refs, texts = ["乙丁", "甲丙"], ["甲乙丙丁", "甲乙丙丁"]
+    log_keep = [np.log([0.1, 0.9, 0.2, 0.8]), np.log([0.9, 0.1, 0.8, 0.2])]
+    chosen = s2s_extract.choose_decoding(refs, ["甲", "乙"], texts, log_keep, [1, 2, 3])
+    assert chosen["chosen"] == "extractive" and chosen["chars"] == 2
+    assert chosen["valid_rougeL"]["extractive_2"] == 1.0
+    assert set(chosen["valid_rougeL"]) == {"abstractive", "extractive_1", "extractive_2", "extractive_3"}
+    beam_wins = s2s_extract.choose_decoding(refs, refs, texts, log_keep, [1])
+    assert beam_wins == {"chosen": "abstractive", "chars": None,
+                         "valid_rougeL": {"abstractive": 1.0, "extractive_1": pytest.approx(0.6667, abs=1e-4)}}
+
+
+def test_the_extractor_learns_the_toy_headline_and_valid_chooses_it(trained):
+    """The toy headline is the paragraph's first four characters: the tagger learns to keep
+    them, valid picks the 4-character extractive headline, and test scores it (near) perfectly."""
+    tmp_path, data, info = trained
+    assert info["decoding"]["chosen"] == "extractive" and info["decoding"]["chars"] == 4
+    assert info["extractor"]["monitor"] == "val_rougeL" and info["extractor"]["epochs_run"] == 6
+    assert (tmp_path / "live" / "plots" / "metrics" / "extract" / "eval" / "rougeL.tsv").is_file()
+    model = s2s.Headliner(tmp_path / "model")
+    texts, heads = articles.headline_pairs(articles.load_articles(data, "test"), True)
+    titles = model.titles(texts)
+    assert [len(t) for t, _ in titles] == [4] * len(texts)
+    assert rouge.rouge_scores(heads, [t for t, _ in titles])["rougeL"] > 0.9
+    assert all(score <= 0 for _, score in titles)
+    metrics, _ = s2s.evaluate(tmp_path / "model", data)
+    assert metrics["decoding"]["chosen"] == "extractive" and metrics["test"]["rougeL"] > 0.9
+    assert set(metrics["abstractive"]) == {"test", "valid"}
+    assert metrics["items"]["every_peer"] == {"rougeL": [0]}

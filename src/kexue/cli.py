@@ -450,7 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="paragraphs (default: --file or stdin)")
     p.add_argument("--file", help="read one paragraph per line from this file ('-' = stdin)")
     p.add_argument("--beam", type=int, default=None,
-                   help="beam size (default: the model's seq2seq.beam_size; 1 = greedy)")
+                   help="beam search of this width (default: the decoding valid chose at training, the "
+                   "extractive headline or the beam search of seq2seq.beam_size; 1 = greedy)")
     p.add_argument("--model", default="models/seq2seq", help="trained model directory")
     p = _add(sub, "classify", classify, "Fashion-MNIST class of picture files (JSON lines out)",
              ("image",))

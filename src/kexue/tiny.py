@@ -60,7 +60,8 @@ def tiny_params(params: dict, **sentiment_overrides) -> dict:
     p["cloze"].update(embedding_dim=8, units=8, train_document_words=60)
     p["cloze"]["fit"]["epochs"] = 1
     p["seq2seq"].update(maxlen=32, max_headline=8, embedding_dim=8, units=8, condition_units=4,
-                        attention_heads=1, attention_key_dim=4, hidden=8, beam_size=2)
+                        attention_heads=1, attention_key_dim=4, hidden=8, beam_size=2,
+                        extract_layers=1, extract_units=8, extract_epochs=1, extract_chars=[6, 10])
     p["seq2seq"]["fit"]["epochs"] = 1
     p["baselines"]["seq2seq"].update(tfidf_ngram_max=[1], tfidf_scoring=["sum"])
     for family in ("vae", "nice", "gan"):

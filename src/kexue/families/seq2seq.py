@@ -34,6 +34,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kexue.batches import SequenceBatches
 from kexue.config import ConfigError
 from kexue.corpora.prepared_articles import headline_pairs, load_articles
 from kexue.decoding import StepFn, beam_search, greedy_decode
@@ -49,6 +50,15 @@ from kexue.families.seq2seq_data import (
     encode_targets,
     pad_ids,
 )
+from kexue.families.seq2seq_extract import (
+    ValidExtractRouge,
+    build_extractor,
+    choose_decoding,
+    compress,
+    keep_labels,
+    keep_log_probs,
+    masked_keep_loss,
+)
 from kexue.infer import compiled_call
 from kexue.io import atomic_path, read_json, require_files, write_json
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D
@@ -59,7 +69,7 @@ from kexue.layers.seq2seq import (
     TokenPresence,
 )
 from kexue.text.rouge import headline_metrics, rouge_l_items, rouge_scores
-from kexue.text.vocab import Vocab
+from kexue.text.vocab import Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
 
 
@@ -84,12 +94,23 @@ class Config:
     min_len: int = field(metadata={"min": 0})  # the end token is banned before this many characters
     length_penalty: float = field(metadata={"min": 0.0})  # finished score / length^α; 0 = raw log-prob
     copy_only: bool  # decoding: only the paragraph's characters (and the end) may be generated
+    extract_layers: int = field(metadata={"min": 0, "max": 4})  # BiLSTMs of the keep/drop tagger; 0 = none
+    extract_units: int = field(metadata={"min": 2})  # the tagger's BiLSTM units (units/2 per direction)
+    extract_epochs: int = field(metadata={"min": 1})  # the tagger's epochs (best valid ROUGE-L kept)
+    extract_chars: list[int] = field(metadata={"min": 1})  # extractive headline lengths tried on valid
     fit: FitConfig
 
     def __post_init__(self):
         if self.units % 2:
             raise ConfigError(f"params.yaml: seq2seq.units = {self.units} is not valid: expected an "
                               "even number (the BiLSTM encoder gives units/2 to each direction)")
+        if self.extract_units % 2:
+            raise ConfigError(f"params.yaml: seq2seq.extract_units = {self.extract_units} is not "
+                              "valid: expected an even number (units/2 per BiLSTM direction)")
+        if self.extract_layers and not self.extract_chars:
+            raise ConfigError("params.yaml: seq2seq.extract_chars is empty: list the extractive "
+                              "headline lengths to try on valid (e.g. [12, 16, 20]), or set "
+                              "seq2seq.extract_layers: 0")
         if self.min_len > self.max_headline:
             raise ConfigError(f"params.yaml: seq2seq.min_len = {self.min_len} is not valid: expected "
                               f"a value <= seq2seq.max_headline ({self.max_headline})")
@@ -265,7 +286,9 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
           resume_root: str | Path | None = None, family: str = "seq2seq") -> dict:
     """Train on the training articles' (paragraph, headline) pairs (teacher forcing, masked
     cross-entropy), keeping the epoch with the best validation ROUGE-L of beam-searched
-    headlines; write ``model.keras``, ``vocab.json`` and ``train_info.json`` into ``model_dir``."""
+    headlines; then (``extract_layers`` > 0) the keep/drop tagger of
+    :mod:`kexue.families.seq2seq_extract`, and the headline decoding valid prefers. Writes
+    ``model.keras``, ``extractor.keras``, ``vocab.json`` and ``train_info.json`` into ``model_dir``."""
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     resume_dir = None
     if resume_root is not None:
@@ -274,19 +297,28 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     texts, headlines = headline_pairs(load_articles(data_dir, "train"), cfg.strip_headline_notes)
     valid_texts, valid_headlines = headline_pairs(load_articles(data_dir, "valid"), cfg.strip_headline_notes)
     vocab = build_vocab(texts + headlines, cfg.min_count)
+    inputs, valid_inputs = encode_inputs(texts, vocab, cfg.maxlen), encode_inputs(valid_texts, vocab, cfg.maxlen)
 
     seed_everything(cfg.fit.seed, cfg.fit.deterministic)
     y_in, y_out = encode_targets(headlines, vocab, cfg.max_headline)
-    batches = PairBatches(encode_inputs(texts, vocab, cfg.maxlen), y_in, y_out, cfg.fit.batch_size,
+    batches = PairBatches(inputs, y_in, y_out, cfg.fit.batch_size,
                           seed=cfg.fit.seed, input_dropout=cfg.decoder_input_dropout)
     with make_strategy(cfg.fit.distribute).scope():
         model = build_model(cfg, len(vocab))
         model.compile(optimizer=build_optimizer(cfg.fit.optimizer, model),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
-    scorer = ValidRouge(cfg, vocab, encode_inputs(valid_texts, vocab, cfg.maxlen), valid_headlines)
+    scorer = ValidRouge(cfg, vocab, valid_inputs, valid_headlines)
     cpu_start = time.process_time()  # the machine is shared: CPU seconds beside wall seconds
     result = fit(model, batches, None, cfg.fit, monitor="val_rougeL", mode="max",
                  live_dir=live_dir, resume_dir=resume_dir, scorers=[scorer])
+    extractor, extract_result, decoding = None, None, {"chosen": "abstractive", "chars": None}
+    if cfg.extract_layers:
+        extractor, extract_result = _train_extractor(cfg, vocab, inputs, texts, headlines, valid_inputs,
+                                                     valid_texts, valid_headlines, live_dir,
+                                                     None if resume_dir is None else resume_dir / "extract")
+        abstractive = [decode_ids(ids, vocab) for ids, _ in Decoder(model, cfg).generate(valid_inputs)]
+        decoding = choose_decoding(valid_headlines, abstractive, valid_texts,
+                                   keep_log_probs(extractor, valid_inputs), cfg.extract_chars)
     cpu_seconds = time.process_time() - cpu_start
     if resume_dir is not None:
         shutil.rmtree(resume_dir, ignore_errors=True)
@@ -294,14 +326,39 @@ def train(cfg: Config, data_dir: str | Path, model_dir: str | Path, live_dir: st
     model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / "model.keras") as tmp:
         model.save(tmp)
+    if extractor is not None:
+        with atomic_path(model_dir / "extractor.keras") as tmp:
+            extractor.save(tmp)
     vocab.save(model_dir / "vocab.json")
     lengths = sorted(len(h) for h in headlines)
     info = {"config": dataclasses.asdict(cfg), "vocab_size": len(vocab),
             "params": int(model.count_params()), "train_examples": len(texts),
             "median_headline_chars": int(np.median(lengths)),
-            "train_cpu_seconds": round(cpu_seconds, 1), **result.to_dict()}
+            "train_cpu_seconds": round(cpu_seconds, 1), **result.to_dict(), "decoding": decoding}
+    if extract_result is not None:
+        info["train_seconds"] = round(result.train_seconds + extract_result.train_seconds, 2)
+        info["abstractive_train_seconds"] = result.train_seconds
+        info["extractor"] = {"params": int(extractor.count_params()), **extract_result.to_dict()}
     write_json(model_dir / "train_info.json", info)
     return info
+
+
+def _train_extractor(cfg: Config, vocab: Vocab, inputs, texts, headlines, valid_inputs, valid_texts,
+                     valid_headlines, live_dir, resume_dir):
+    """The keep/drop tagger on the LCS labels of the training pairs, its best epoch by the valid
+    ROUGE-L of its extractive headlines."""
+    labels = [keep_labels(characters(t)[: len(ids)], characters(h))
+              for t, h, ids in zip(texts, headlines, inputs, strict=True)]
+    batches = SequenceBatches(inputs, labels, cfg.fit.batch_size, seed=cfg.fit.seed)
+    fit_cfg = dataclasses.replace(cfg.fit, epochs=cfg.extract_epochs)
+    with make_strategy(cfg.fit.distribute).scope():
+        extractor = build_extractor(len(vocab), cfg.embedding_dim, cfg.extract_units, cfg.extract_layers,
+                                    cfg.dropout)
+        extractor.compile(optimizer=build_optimizer(cfg.fit.optimizer, extractor), loss=masked_keep_loss)
+    scorer = ValidExtractRouge(valid_inputs, valid_texts, valid_headlines, cfg.extract_chars)
+    result = fit(extractor, batches, None, fit_cfg, monitor="val_rougeL", mode="max", live_dir=live_dir,
+                 resume_dir=resume_dir, live_prefix="extract/", keep_curves=True, scorers=[scorer])
+    return extractor, result
 
 
 def config_from_dict(data: dict) -> Config:
@@ -311,7 +368,9 @@ def config_from_dict(data: dict) -> Config:
 
 
 class Headliner:
-    """A trained headline model: ``titles(texts)`` → (headline, log-probability) per text."""
+    """A trained headline model: ``titles(texts)`` → (headline, score) per text, by the decoding
+    valid chose at training (``info["decoding"]``): the beam search's headline and its
+    log-probability, or the extractive headline and its mean log keep probability."""
 
     def __init__(self, model_dir: str | Path):
         model_dir = require_files(model_dir, ("model.keras", "vocab.json", "train_info.json"),
@@ -321,13 +380,34 @@ class Headliner:
         self.info = read_json(model_dir / "train_info.json")
         self.cfg = config_from_dict(self.info["config"])
         self.decoder = Decoder(self.model, self.cfg)
+        self.decoding = self.info.get("decoding", {"chosen": "abstractive", "chars": None})
+        self.extractor = None
+        if self.decoding["chosen"] == "extractive":
+            model_dir = require_files(model_dir, ("extractor.keras",), "train@seq2seq")
+            self.extractor = keras.saving.load_model(model_dir / "extractor.keras", safe_mode=True,
+                                                     compile=False)
 
     def titles(self, texts: Sequence[str], beam_size: int | None = None) -> list[tuple[str, float]]:
+        """Headlines by the chosen decoding; a ``beam_size`` asks for the beam search of that width."""
         if beam_size is not None and beam_size < 1:
             raise ValueError(f"beam size must be >= 1, got {beam_size}")
+        if beam_size is None and self.extractor is not None:
+            return self.extractive(texts, self.decoding["chars"])
+        return self.abstractive(texts, beam_size)
+
+    def abstractive(self, texts: Sequence[str], beam_size: int | None = None) -> list[tuple[str, float]]:
+        """Beam-searched headlines (``beam_size`` None: the model's ``beam_size``)."""
         inputs = encode_inputs(texts, self.vocab, self.cfg.maxlen)
         decoded = self.decoder.generate(inputs, beam_size)
         return [(decode_ids(ids, self.vocab), score) for ids, score in decoded]
+
+    def extractive(self, texts: Sequence[str], chars: int) -> list[tuple[str, float]]:
+        """The ``chars`` characters of each paragraph the keep/drop tagger ranks highest, in order."""
+        if self.extractor is None:
+            raise ValueError("this headline model has no extractor (seq2seq.extract_layers: 0)")
+        inputs = encode_inputs(texts, self.vocab, self.cfg.maxlen)
+        return [compress(t, lk, chars) for t, lk in
+                zip(texts, keep_log_probs(self.extractor, inputs), strict=True)]
 
 
 def _length_bucket(n: int) -> str:
@@ -335,10 +415,13 @@ def _length_bucket(n: int) -> str:
 
 
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
-    """ROUGE-1/2/L and BLEU of the beam-searched headlines on test and valid; the rows are the
-    test headlines' length bucket, real (actual) against generated (predicted)."""
+    """ROUGE-1/2/L and BLEU of the headlines on test and valid, by the decoding valid chose at
+    training (and, when that is the extractive one, the beam search's figures beside them as
+    ``abstractive``); the rows are the test headlines' length bucket, real (actual) against
+    generated (predicted)."""
     model = Headliner(model_dir)
-    metrics: dict = {"items": {"metric": "rougeL", "kind": "mean"}}  # per article, for the bootstrap
+    # per article, for the bootstrap: against the strongest peer, and against each peer
+    metrics: dict = {"items": {"metric": "rougeL", "kind": "mean", "every_peer": {"rougeL": [0]}}}
     rows: list[dict] = []
     seconds = 0.0
     for split in ("test", "valid"):
@@ -351,13 +434,18 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
                     for r, h in zip(references, hypotheses, strict=True)]
         metrics[split] = headline_metrics(references, hypotheses)
         metrics["items"][split] = rouge_l_items(references, hypotheses)
+        if model.extractor is not None:  # the network's own decoder, for the record
+            abstractive = [title for title, _ in model.abstractive(texts)]
+            metrics.setdefault("abstractive", {})[split] = headline_metrics(references, abstractive)
     info = model.info
+    params = info["params"] + (info["extractor"]["params"] if model.extractor is not None else 0)
     metrics["cost"] = {
         "train_seconds": info["train_seconds"], "train_cpu_seconds": info["train_cpu_seconds"],
-        "params": info["params"], "examples_per_second": info["examples_per_second"],
+        "params": params, "examples_per_second": info["examples_per_second"],
         "epochs_run": info["epochs_run"], "best_epoch": info["best_epoch"],
         "inference_articles_per_second": round(metrics["test"]["articles"] / max(seconds, 1e-9), 1),
     }
+    metrics["decoding"] = model.decoding
     metrics["beam_size"] = model.cfg.beam_size
     metrics["train_examples"] = info["train_examples"]
     return metrics, rows
