@@ -5,7 +5,9 @@ import pytest
 
 from kexue.comparison import paired_bootstrap
 from kexue.every_peer import attach_every_peer, every_peer_block
-from kexue.retrieval import ITEM_COLUMNS, query_items
+from kexue.retrieval import query_items
+
+COLUMNS = {"sentence_top1": [0], "sentence_mrr": [1]}
 
 
 def test_query_items_hold_top1_and_the_reciprocal_rank():
@@ -26,7 +28,7 @@ def _systems(n=400, seed=1):
 
 def test_every_peer_gets_each_metric_from_its_own_columns():
     systems = _systems()
-    ours = {"metric": "sentence_top1", "kind": "mean", "every_peer": ITEM_COLUMNS, **systems["ours"]}
+    ours = {"metric": "sentence_top1", "kind": "mean", "every_peer": COLUMNS, **systems["ours"]}
     block = every_peer_block(ours, {"a": systems["a"], "b": systems["b"]}, resamples=200)
     assert set(block) == {"resamples", "seed", "sentence_top1", "sentence_mrr"}
     for metric, column in (("sentence_top1", 0), ("sentence_mrr", 1)):
@@ -43,7 +45,7 @@ def test_every_peer_gets_each_metric_from_its_own_columns():
 
 def test_attach_adds_the_block_keeps_the_items_for_the_comparison_and_skips_peers_without_items():
     systems = _systems(50)
-    metrics = {"items": {"metric": "sentence_top1", "kind": "mean", "every_peer": ITEM_COLUMNS,
+    metrics = {"items": {"metric": "sentence_top1", "kind": "mean", "every_peer": COLUMNS,
                          **systems["ours"]}}
     peers = {"a": {"items": systems["a"]}, "no_items": {"test": {"top1": 0.5}}}
     out = attach_every_peer(metrics, peers, resamples=50)
@@ -52,6 +54,20 @@ def test_attach_adds_the_block_keeps_the_items_for_the_comparison_and_skips_peer
     assert "items" in peers["a"]  # left for kexue.comparison.attach, which picks the strongest
     plain = {"items": {"metric": "accuracy", "kind": "mean", "valid": [1], "test": [0]}}
     assert "comparisons" not in attach_every_peer(plain, peers)
+
+
+def test_a_second_item_set_is_compared_on_its_own_items():
+    systems = _systems(60)
+    heads = _systems(20, seed=7)
+    ours = {"kind": "mean", "every_peer": {"mrr": [1], "top1": {"items": "headline", "columns": [0]}},
+            **systems["ours"], "headline": heads["ours"]}
+    peer = {**systems["a"], "headline": heads["a"]}
+    block = every_peer_block(ours, {"a": peer}, resamples=100)
+    assert block["top1"]["a"]["test"] == paired_bootstrap(
+        np.array(heads["ours"]["test"])[:, 0], np.array(heads["a"]["test"])[:, 0], resamples=100)
+    assert block["top1"]["a"]["test"]["n"] == 20 and block["mrr"]["a"]["test"]["n"] == 60
+    with pytest.raises(ValueError, match="item set 'headline', which b's per-item results lack"):
+        every_peer_block(ours, {"b": systems["b"]}, resamples=10)
 
 
 def test_a_column_the_items_lack_is_a_clear_error():

@@ -189,7 +189,11 @@ def test_tiny_train_and_evaluate(trained):
     items = np.array(metrics["items"]["test"])  # per sentence query [top-1, reciprocal rank]
     assert items[:, 0].mean() == pytest.approx(metrics["test"]["sentence_top1"], abs=1e-4)
     assert items[:, 1].mean() == pytest.approx(metrics["test"]["sentence_mrr"], abs=1e-4)
-    assert metrics["items"]["every_peer"] == {"sentence_top1": [0], "sentence_mrr": [1]}
+    assert metrics["items"]["every_peer"] == retrieval.ITEM_COLUMNS
+    headline = np.array(metrics["items"]["headline"]["test"])  # the headline queries', likewise
+    assert len(headline) == metrics["test"]["queries"] == 4
+    assert headline[:, 0].mean() == pytest.approx(metrics["test"]["top1"], abs=1e-4)
+    assert headline[:, 1].mean() == pytest.approx(metrics["test"]["mrr"], abs=1e-4)
     assert len(rows) == 4 and metrics["cost"]["params"] > metrics["cost"]["encoder_params"] > 0
     encoder = sim.SentenceEncoder(tmp_path / "model")
     vectors = encoder.vectors(["足球进球", "股票上涨"])
@@ -215,6 +219,8 @@ def test_baselines_on_toy_articles(tmp_path):
         items = np.array(peer["items"]["test"])
         assert items[:, 0].mean() == pytest.approx(peer["test"]["sentence_top1"], abs=1e-4)
         assert items[:, 1].mean() == pytest.approx(peer["test"]["sentence_mrr"], abs=1e-4)
+        headline = np.array(peer["items"]["headline"]["valid"])
+        assert headline[:, 0].mean() == pytest.approx(peer["valid"]["top1"], abs=1e-4)
 
 
 def test_the_peers_module_imports_no_keras():

@@ -4,8 +4,10 @@ The ``comparison`` block (:mod:`kexue.comparison`) pits kexue against the one pe
 valid, on one metric. Where a family's target names several metrics and several peers ("top-1
 and MRR above BM25, TF-IDF and the m = 0 ablation"), each pair needs its own interval. A family
 asks for them with ``items["every_peer"]``: metric name → the columns of its per-item statistics
-that metric reads (the same columns for kexue and every peer); the metric is computed from those
-columns with the family's ``kind`` (a key of :data:`kexue.comparison.METRICS`). The block::
+that metric reads (the same columns for kexue and every peer), or ``{"items": key, "columns":
+[...]}`` for a second item set kept under ``items[key]`` = ``{"valid", "test"}`` by kexue and every
+peer alike (e.g. another query set); the metric is computed from those columns with the family's
+``kind`` (a key of :data:`kexue.comparison.METRICS`). The block::
 
     "comparisons": {"resamples": 1000, "seed": 0,
                     "<metric>": {"higher_is_better": true,
@@ -31,6 +33,15 @@ def _columns(stats, columns: Sequence[int]) -> np.ndarray:
     return array[:, list(columns)]
 
 
+def _item_set(items: Mapping, key: str | None, metric: str, owner: str) -> Mapping:
+    if key is None:
+        return items
+    if key not in items:
+        raise ValueError(f"every peer: {metric} reads the item set {key!r}, which {owner}'s "
+                         "per-item results lack")
+    return items[key]
+
+
 def every_peer_block(ours: Mapping, peers: Mapping[str, Mapping], resamples: int = 1000,
                      seed: int = 0) -> dict | None:
     """The ``comparisons`` block from kexue's ``items`` (with ``every_peer``, ``kind`` and
@@ -41,11 +52,15 @@ def every_peer_block(ours: Mapping, peers: Mapping[str, Mapping], resamples: int
         return None
     score = METRICS[ours.get("kind", "mean")]
     block: dict = {"resamples": resamples, "seed": seed}
-    for metric, columns in wanted.items():
+    for metric, spec in wanted.items():
+        key, columns = (spec["items"], spec["columns"]) if isinstance(spec, dict) else (None, spec)
+
         rows: dict = {"higher_is_better": ours.get("higher_is_better", True)}
+        mine = _item_set(ours, key, metric, "kexue")
         for name, items in peers.items():
-            rows[name] = {split: paired_bootstrap(_columns(ours[split], columns),
-                                                  _columns(items[split], columns), score,
+            theirs = _item_set(items, key, metric, name)
+            rows[name] = {split: paired_bootstrap(_columns(mine[split], columns),
+                                                  _columns(theirs[split], columns), score,
                                                   resamples, seed)
                           for split in ("valid", "test")}
         block[metric] = rows

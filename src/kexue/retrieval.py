@@ -136,8 +136,10 @@ def query_items(scores: np.ndarray, gold: np.ndarray | None = None) -> list[list
     return [[int(rank <= 1), round(1.0 / float(rank), 6)] for rank in ranks]
 
 
-# the columns of :func:`query_items` each target metric reads (``items["every_peer"]``)
-ITEM_COLUMNS = {"sentence_top1": [0], "sentence_mrr": [1]}
+# what each target metric reads (``items["every_peer"]``, :mod:`kexue.every_peer`): columns of
+# :func:`query_items` of the body-sentence queries, or of the headline queries' (``headline``)
+ITEM_COLUMNS = {"sentence_top1": [0], "sentence_mrr": [1],
+                "top1": {"items": "headline", "columns": [0]}}
 
 
 def rank_rows(scores: np.ndarray) -> list[dict]:
@@ -149,23 +151,24 @@ def rank_rows(scores: np.ndarray) -> list[dict]:
     return buckets
 
 
-def split_retrieval(articles: Sequence[dict], score) -> tuple[dict, list] | dict:
+def split_retrieval(articles: Sequence[dict], score) -> tuple[dict, dict] | dict:
     """Both query sets of one split scored by ``score(queries, candidates)`` → (queries,
     candidates) scores: the headline → lead metrics, the body sentence → article ones (keys
-    ``sentence_…``), and the sentence set's per-query ``[top-1, reciprocal rank]`` (the
-    comparisons' items, :func:`query_items`). A ``score``
+    ``sentence_…``), and per query ``[top-1, reciprocal rank]`` (:func:`query_items`) of each
+    set, ``{"sentence": [...], "headline": [...]}`` (the comparisons' items). A ``score``
     that returns several named score matrices gets a dict of such pairs."""
     queries, candidates = queries_and_candidates(articles)
     by_sentence = sentence_queries(articles)
     headline = score(queries, candidates)
     sentence = score(by_sentence.queries, by_sentence.candidates)
 
-    def one(headline_scores: np.ndarray, sentence_scores: np.ndarray) -> tuple[dict, list]:
+    def one(headline_scores: np.ndarray, sentence_scores: np.ndarray) -> tuple[dict, dict]:
         metrics = retrieval_metrics(headline_scores)
         per_article = by_sentence.gather(sentence_scores)  # (queries, articles)
         metrics.update({f"sentence_{k}": v
                         for k, v in retrieval_metrics(per_article, by_sentence.gold).items()})
-        return metrics, query_items(per_article, by_sentence.gold)
+        return metrics, {"sentence": query_items(per_article, by_sentence.gold),
+                         "headline": query_items(headline_scores)}
 
     if isinstance(headline, dict):
         return {name: one(headline[name], sentence[name]) for name in headline}

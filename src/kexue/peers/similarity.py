@@ -57,7 +57,9 @@ def _pick_on_valid(options: dict, articles: dict) -> tuple[str, dict]:
     best = max(valid, key=lambda name: selection_key(valid[name][0]))
     test_metrics, test_items = split_retrieval(articles["test"], options[best])
     return best, {"test": test_metrics, "valid": valid[best][0],
-                  "items": {"valid": valid[best][1], "test": test_items},
+                  "items": {"valid": valid[best][1]["sentence"], "test": test_items["sentence"],
+                            "headline": {"valid": valid[best][1]["headline"],
+                                         "test": test_items["headline"]}},
                   "valid_by_option": {name: result[0]["sentence_top1"]
                                       for name, result in valid.items()}}
 
@@ -133,7 +135,7 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
             info = train(net, data_dir, Path(tmp) / "model", None, None, family="similarity_m0")
             metrics, _ = evaluate(Path(tmp) / "model", data_dir)
         peers["softmax_m0"] = {"test": metrics["test"], "valid": metrics["valid"],
-                               "items": {s: metrics["items"][s] for s in ("valid", "test")},
+                               "items": {s: metrics["items"][s] for s in ("valid", "test", "headline")},
                                "train_seconds": info["train_seconds"],
                                "epochs_run": info["epochs_run"], "best_epoch": info["best_epoch"]}
         if "parts" in metrics:  # the margin acts on the learnt part: its figures alone too
