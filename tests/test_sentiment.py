@@ -279,9 +279,24 @@ def test_seed_ensemble_averages_members(tmp_path):
     assert not np.allclose(parts[0], parts[1])  # the members differ (different seeds)
     np.testing.assert_allclose(clf.predict_proba(texts, member="member1")[ids.order()], parts[1],
                                atol=1e-6)
+    # the traced pass equals the saved ensemble's own output (its Average layer), for texts of
+    # other lengths and batch sizes too, traced once
+    longer = ["这本书的内容好", "差", "内容觉得差书的", "好书"]
+    batches = sentiment.SequenceBatches(sentiment.encode(clf.vocab, longer, cfg.maxlen, clf.bigram_vocab),
+                                        None, 8, shuffle=False)
+    whole = np.empty(4, dtype=np.float32)
+    whole[batches.order()] = clf.model(batches[0][0]).numpy()[:, 0]
+    np.testing.assert_allclose(clf.predict_proba(longer), whole, atol=1e-6)
+    assert clf.member_probs(longer).shape == (4, 2)
+    assert clf._traced().experimental_get_tracing_count() == 1
+    with pytest.raises(ValueError, match="no ensemble member 'member7'"):
+        clf.predict_proba(texts, member="member7")
+    speed = clf.throughput(longer)
+    assert speed["examples"] == 4 and speed["examples_per_second"] > 0
     metrics, _ = sentiment.evaluate(tmp_path / "m", data)
     assert set(metrics["members"]) == {"member0", "member1"}
     assert 0 <= metrics["members"]["member1"]["test"]["accuracy"] <= 1
+    assert metrics["cost"]["inference_examples_per_second"] > 0
 
 
 def _with_weights(data, weight_of_label):

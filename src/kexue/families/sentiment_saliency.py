@@ -10,7 +10,6 @@ import numpy as np
 
 from kexue.plots import cjk_font
 from kexue.text.saliency import (
-    CHUNK,
     METHODS,
     Config,
     GradientXInput,
@@ -21,7 +20,6 @@ from kexue.text.saliency import (
     render_png,
     summarize,
     text_words,
-    without,
 )
 
 
@@ -30,9 +28,7 @@ def sentiment_saliency(cfg: Config, model_dir: str | Path, data_dir: str | Path,
     """Score ``cfg.texts`` sampled test reviews of the sentiment model (words cut by the learnt
     lexicon); write ``deletion.json`` (the mean deletion curves), ``words.html`` and
     ``words.png`` (the first ``cfg.render`` reviews) into ``plots_dir``; return the metrics."""
-    import tensorflow as tf
-
-    from kexue.batches import SequenceBatches, pad
+    from kexue.batches import pad
     from kexue.families.sentiment_classifier import LABELS, SentimentClassifier
     from kexue.families.sentiment_inputs import encode, word_ids
     from kexue.io import read_jsonl, write_json
@@ -63,23 +59,7 @@ def sentiment_saliency(cfg: Config, model_dir: str | Path, data_dir: str | Path,
     def model_inputs(batch: list[str]) -> list[np.ndarray]:
         return [pad(s) for s in sequences(batch)]
 
-    n_inputs = len(clf.model.inputs)
-    forward = tf.function(lambda x: clf.model(x if n_inputs > 1 else x[0], training=False),
-                          input_signature=[[tf.TensorSpec([None, None], tf.int32)] * n_inputs])
-
-    def predict_proba(batch: list[str]) -> np.ndarray:
-        """``clf.predict_proba`` as one traced graph (eager RNN steps are slow), same batches."""
-        batches = SequenceBatches(tuple(sequences(batch)), None, clf.batch_size, shuffle=False)
-        out = np.concatenate([forward([tf.constant(a) for a in batches[i][0]]).numpy()[:, 0]
-                              for i in range(len(batches))])
-        probs = np.empty(len(batch), dtype=np.float32)
-        probs[batches.order()] = out
-        return probs
-
-    sample = [without(w, ()) for w in words_list[:CHUNK]]
-    if not np.allclose(predict_proba(sample), clf.predict_proba(sample), atol=1e-5):
-        raise RuntimeError("saliency: the traced forward pass disagrees with SentimentClassifier")
-    explained = explain(predict_proba, GradientXInput(clf.model), model_inputs,
+    explained = explain(clf.predict_proba, GradientXInput(clf.model), model_inputs,
                         words_list, chosen, cfg)
     summary = summarize(explained)
     write_json(Path(plots_dir) / "deletion.json", curve_rows(summary), indent=None)
