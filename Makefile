@@ -58,7 +58,7 @@ quick: setup
 	$(BIN)/python -m kexue.tiny $(DEST)
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 lint: setup
 	$(BIN)/ruff check src tests bench

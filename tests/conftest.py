@@ -64,6 +64,9 @@ def tiny_tagger_config(maxlen: int, layers: int, epochs: int) -> dict:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the slow end-to-end tests first: under `pytest -n 2` (the Makefile's `make test`) one
-    worker starts on them while the other takes the unit tests, instead of leaving them for last."""
+    """Run the slow end-to-end tests first: under `pytest -n 2 --dist loadscope
+    --no-loadscope-reorder` (the Makefile's `make test`) one worker starts on them while the
+    other takes the unit tests, instead of leaving them for last; each module's tests stay on
+    one worker, so a module-scoped fixture (a toy model trained once) is built once, not once
+    per worker."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept otherwise

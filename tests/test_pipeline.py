@@ -28,7 +28,11 @@ def _env(repo: Path) -> dict:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(repo / "src")  # the copy's code, not the installed checkout's
     env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", TF_CPP_MIN_LOG_LEVEL="3")
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", TF_CPP_MIN_LOG_LEVEL="3",
+               # one thread per TensorFlow op: the tiny stages' ops are too small to split, and
+               # the two copies and the other pytest worker already share the two cores (a pool
+               # of spinning threads per process only burns CPU the others wait for)
+               TF_NUM_INTRAOP_THREADS="1")
     return env
 
 
