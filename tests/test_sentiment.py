@@ -297,6 +297,7 @@ def test_seed_ensemble_averages_members(tmp_path):
     assert set(metrics["members"]) == {"member0", "member1"}
     assert 0 <= metrics["members"]["member1"]["test"]["accuracy"] <= 1
     assert metrics["cost"]["inference_examples_per_second"] > 0
+    assert metrics["items"]["every_peer"] == {"accuracy": [0]}  # each review's 1/0 against every peer
 
 
 def _with_weights(data, weight_of_label):
