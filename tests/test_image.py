@@ -416,3 +416,15 @@ def test_the_budget_walk_stops_when_a_budget_gains_too_little_and_keeps_the_best
     walk = walk_budgets(train, 30, 120, 0.005)
     assert tried == [30, 60, 120] and walk["stopped"] == "max_epochs" and walk["still_improving"]
     assert walk["kept"] == {"epochs": 120, "best_epoch": 119, "valid_accuracy": 0.9}
+
+
+def test_tta_probe_shift_moves_pixels_and_fills_zeros():
+    from bench.image_tta import VIEW_SETS, shifted
+
+    x = np.arange(1, 10).reshape(1, 3, 3)
+    np.testing.assert_array_equal(shifted(x, 1, 0)[0], [[0, 0, 0], [1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(shifted(x, 0, -1)[0], [[2, 3, 0], [5, 6, 0], [8, 9, 0]])
+    np.testing.assert_array_equal(shifted(x, -1, 1)[0], [[0, 4, 5], [0, 7, 8], [0, 0, 0]])
+    np.testing.assert_array_equal(shifted(x, 0, 0), x)
+    assert {name: len(v) for name, v in VIEW_SETS.items()} == {
+        "flip": 1, "flip_cross1": 5, "flip_grid1": 9, "flip_grid2": 25}
