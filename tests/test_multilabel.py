@@ -16,7 +16,7 @@ OPTIMIZER = {"name": "adam", "learning_rate": 0.02, "schedule": {}, "weight_deca
              "ema_momentum": 0.99, "lr_multipliers": {}, "lookahead_k": 0, "lookahead_alpha": 0.5}
 TINY = {"maxlen": 64, "min_count": 1, "bigrams": True, "bigram_min_count": 1, "embedding_dim": 8,
         "encoder": "cnn", "layers": 1, "units": 16, "kernel_size": 3, "dropout": 0.0, "loss": "zlpr",
-        "focal_gamma": 2.0, "focal_alpha": 0.5,
+        "focal_gamma": 2.0, "focal_alpha": 0.5, "logit_adjustment": 0.0,
         "fit": {"epochs": 6, "batch_size": 8, "seed": 0, "deterministic": True, "distribute": "none",
                 "optimizer": OPTIMIZER}}
 TINY_BASELINES = {"losses": ["bce", "focal"], "threshold_candidates": 9, "per_label_thresholds": True,
@@ -157,6 +157,75 @@ def test_train_evaluate_baselines_stages_write_the_metrics(tmp_path, monkeypatch
     assert len(rows) == 16 * len(tag_labels.LABELS)
     clf = ml.MultilabelClassifier(tmp_path / "models/multilabel")
     assert clf.predict(["李在京"])[0][:2] == ["person", "place"]
+
+
+def test_label_log_odds_are_the_training_priors_log_odds():
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0]])
+    expected = [np.log(3.0), -np.log(3.0), np.log(1e-4 / (1 - 1e-4))]  # an absent label: clipped
+    np.testing.assert_allclose(ml.label_log_odds(labels), expected, rtol=1e-12)
+
+
+def _zlpr_by_hand(y, s):
+    """log(1 + Σ_neg e^s) + log(1 + Σ_pos e^−s) per row, the ZLPR loss written out."""
+    neg = np.log1p(np.where(y == 0, np.exp(s), 0.0).sum(-1))
+    pos = np.log1p(np.where(y == 1, np.exp(-s), 0.0).sum(-1))
+    return neg + pos
+
+
+def test_logit_adjusted_zlpr_is_zlpr_on_the_shifted_logits():
+    from kexue.losses import MultilabelCrossEntropy
+
+    rng = np.random.default_rng(0)
+    y = (rng.random((6, 4)) < 0.4).astype("float32")
+    s = rng.normal(size=(6, 4)).astype("float32")
+    offsets = np.array([-2.0, -0.5, 0.0, 1.5])
+    loss = ml.LogitAdjusted(MultilabelCrossEntropy(), offsets)
+    assert float(loss(y, s)) == pytest.approx(_zlpr_by_hand(y, s + offsets).mean(), rel=1e-5)
+    # a negative offset (a rare label) makes the same score cost more when the label is present
+    assert float(loss(y, s)) != pytest.approx(_zlpr_by_hand(y, s).mean(), rel=1e-3)
+    assert float(ml.LogitAdjusted(MultilabelCrossEntropy(), np.zeros(4))(y, s)) == pytest.approx(
+        float(MultilabelCrossEntropy()(y, s)), rel=1e-6)
+    # it survives the model file's compile config
+    import keras
+
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert isinstance(again, ml.LogitAdjusted) and again.offsets == loss.offsets
+    assert float(again(y, s)) == pytest.approx(float(loss(y, s)), rel=1e-7)
+
+
+def test_training_loss_adjusts_only_when_asked():
+    from kexue.losses import MultilabelCrossEntropy
+
+    labels = np.array([[1, 0], [1, 1], [0, 0], [1, 0]])
+    plain = ml.training_loss(ml.Config(**{**TINY, "fit": None}), labels)
+    assert isinstance(plain, MultilabelCrossEntropy)
+    adjusted = ml.training_loss(ml.Config(**{**TINY, "logit_adjustment": 0.5, "fit": None}), labels)
+    assert isinstance(adjusted, ml.LogitAdjusted)
+    np.testing.assert_allclose(adjusted.offsets, 0.5 * ml.label_log_odds(labels), rtol=1e-6)
+
+
+def test_a_negative_logit_adjustment_names_the_key(tmp_path):
+    _params(tmp_path, logit_adjustment=-0.5)
+    with pytest.raises(ConfigError, match="logit_adjustment"):
+        load_section("multilabel", ml.Config, tmp_path / "params.yaml")
+
+
+def test_the_sigmoid_peers_train_without_logit_adjustment(tmp_path, monkeypatch):
+    from kexue.peers import multilabel as peers
+
+    data = _synthetic_corpus(tmp_path / "data")
+    seen = []
+
+    def train(cfg, *args, **kwargs):
+        seen.append((cfg.loss, cfg.logit_adjustment))
+        raise RuntimeError("stop: only the config was wanted")
+
+    monkeypatch.setattr(ml, "train", train)
+    network = ml.Config(**{**TINY, "logit_adjustment": 1.0, "fit": None})
+    cfg = peers.BaselineConfig(**{**TINY_BASELINES, "losses": ["focal"]})
+    with pytest.raises(RuntimeError, match="stop"):
+        peers.baselines(cfg, data, tmp_path, network=network)
+    assert seen == [("focal", 0.0)]
 
 
 def test_padding_does_not_change_the_logits():

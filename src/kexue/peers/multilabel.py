@@ -147,7 +147,9 @@ def baselines(cfg: BaselineConfig, data_dir: str | Path, work_dir: str | Path | 
         for loss in cfg.losses:
             from kexue.families.multilabel import MultilabelClassifier, train
 
-            net = dataclasses.replace(network, loss=loss)
+            # the sigmoid peers as practitioners train them: no logit adjustment (their thresholds,
+            # global and per label, are tuned on valid instead)
+            net = dataclasses.replace(network, loss=loss, logit_adjustment=0.0)
             with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
                 info = train(net, data_dir, Path(tmp) / "model", None, None, family=f"multilabel_{loss}")
                 clf = MultilabelClassifier(Path(tmp) / "model")
