@@ -44,6 +44,7 @@ from kexue.corpora.tag_labels import LABEL_NAMES, LABELS, label_counts, load_spl
 from kexue.io import atomic_path, read_json, write_json
 from kexue.layers.inputs import char_embeddings
 from kexue.layers.pooling import MaskedGlobalMaxPooling1D, ZeroPadding
+from kexue.macro_f1 import per_label_counts
 from kexue.metrics import line_counts, micro_f1, multilabel_scores, tune_threshold
 from kexue.text.vocab import Vocab, characters
 from kexue.train import FitConfig, build_optimizer, fit, make_strategy, run_key, seed_everything
@@ -296,8 +297,9 @@ def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray) -> list[dict]:
 
 def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[dict]]:
     """Scores at logit 0 on test and valid, what a threshold tuned on valid would change,
-    label counts per split, cost, the per-line ``items`` of valid and test (:func:`line_counts`,
-    the same lines in the same order as the peers'); plus the per-label confusion rows of test."""
+    label counts per split, cost, the per-line ``items`` of valid and test (:func:`line_counts`;
+    per line and label, :func:`per_label_counts`; the same lines in the same order as the
+    peers'); plus the per-label confusion rows of test."""
     clf = MultilabelClassifier(model_dir)
     if clf.labels != LABEL_NAMES:
         raise ValueError(f"{model_dir}: trained for labels {clf.labels}, this code scores "
@@ -305,7 +307,13 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
     data_dir = Path(data_dir)
     splits = {s: load_split(data_dir, s) for s in ("train", "valid", "test")}
     # per line [right, predicted, gold] at logit 0, for the paired bootstrap against the peers
-    metrics: dict = {"items": {"metric": "micro_f1", "kind": "f1", "higher_is_better": True}}
+    # and per line and label, for macro F1: every peer is compared on both (kexue.every_peer);
+    # kind mean_f1 (kexue.macro_f1) is plain F1 on the three micro columns
+    n_labels = len(LABEL_NAMES)
+    metrics: dict = {"items": {
+        "metric": "micro_f1", "kind": "mean_f1", "higher_is_better": True, "per_label": {},
+        "every_peer": {"micro_f1": [0, 1, 2],
+                       "macro_f1": {"items": "per_label", "columns": list(range(3 * n_labels))}}}}
     logits = {}
     for split in ("test", "valid"):
         texts, y = splits[split]
@@ -314,6 +322,8 @@ def evaluate(model_dir: str | Path, data_dir: str | Path) -> tuple[dict, list[di
         seconds = time.perf_counter() - start
         metrics[split] = multilabel_scores(y, logits[split] > 0, LABEL_NAMES)
         metrics["items"][split] = line_counts(y, logits[split] > 0, metrics[split]["micro_f1"])
+        metrics["items"]["per_label"][split] = per_label_counts(y, logits[split] > 0,
+                                                                metrics[split]["macro_f1"])
         if split == "test":
             test_seconds = seconds
     # the headline uses no tuning; this records what tuning one global threshold would add

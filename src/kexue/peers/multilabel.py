@@ -15,6 +15,7 @@ import numpy as np
 
 from kexue.config import require_network
 from kexue.corpora.tag_labels import LABEL_NAMES, load_split
+from kexue.macro_f1 import per_label_counts
 from kexue.metrics import (
     line_counts,
     multilabel_scores,
@@ -52,12 +53,16 @@ class BaselineConfig:
 def _threshold_peers(name: str, y: dict, probs: dict, candidates: list[float],
                      per_label: bool, extra: dict) -> dict:
     """``name_t0.5``, ``name_tuned`` (one threshold from valid), ``name_tuned_per_label``; each
-    with its per-line ``items`` (:func:`line_counts`) of valid and test."""
+    with its per-line ``items`` (:func:`line_counts`) of valid and test, and per line and label
+    under ``items["per_label"]`` (:func:`kexue.macro_f1.per_label_counts`)."""
     def scored(threshold) -> dict:
         out: dict = {split: multilabel_scores(y[split], probs[split] >= threshold, LABEL_NAMES)
                      for split in ("test", "valid")}
         out["items"] = {split: line_counts(y[split], probs[split] >= threshold,
                                            out[split]["micro_f1"]) for split in ("valid", "test")}
+        out["items"]["per_label"] = {
+            split: per_label_counts(y[split], probs[split] >= threshold, out[split]["macro_f1"])
+            for split in ("valid", "test")}
         return out
 
     peers = {f"{name}_t0.5": {**scored(0.5), "threshold": 0.5, **extra}}
